@@ -1,0 +1,155 @@
+"""Parse a chapter source written in d2lbook markdown into a flat list of items.
+
+The markup (the same as the spec chapter's):
+
+- ```` ```{.python .input} ```` code blocks; a first line ``#@tab pytorch|mxnet|all`` picks the
+  frameworks (no tab line means MXNet), ``#@save`` sends the block to ``d2l_extras``, and
+  ``#@check_output`` asks nbval to compare the cell's output on re-runs;
+- ``:begin_tab:`pytorch``` ... ``:end_tab:`` for prose that only one framework needs;
+- ``:begin_exercise:`label``` ... ``:end_exercise:`` and ``:begin_solution:`label``` ...
+  ``:end_solution:`` around exercises and their solutions (they may hold code blocks).
+"""
+import dataclasses
+import re
+
+FRAMEWORKS = ('mxnet', 'pytorch')
+DEFAULT_FRAMEWORK = 'mxnet'  # the Japanese d2l edition shows MXNet by default
+
+_FENCE_OPEN = re.compile(r'^```\{\.python \.input\}\s*$')
+_FENCE_CLOSE = re.compile(r'^```\s*$')
+_REGION = re.compile(r'^:(begin|end)_(tab|exercise|solution):(?:`([^`]+)`)?\s*$')
+_TAB_LINE = re.compile(r'^#@tab\s+(\w+)\s*$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One piece of a chapter: a run of markdown or one code block.
+
+    ``tab`` is the framework a prose piece belongs to (None: both); for code it is
+    'mxnet', 'pytorch' or 'all'. ``region`` is None, ('exercise', label) or
+    ('solution', label).
+    """
+    kind: str  # 'markdown' or 'code'
+    text: str
+    tab: str | None = None
+    save: bool = False
+    check_output: bool = False
+    region: tuple | None = None
+
+    def frameworks(self):
+        """The frameworks this item is shown for."""
+        if self.tab in (None, 'all'):
+            return FRAMEWORKS
+        return (self.tab,)
+
+
+class SourceError(ValueError):
+    """A chapter source that does not follow the markup."""
+
+
+def _code_item(lines, region, where):
+    tab, save, check_output = DEFAULT_FRAMEWORK, False, False
+    body = list(lines)
+    # Markers sit on the first lines of the block, in any order.
+    while body and body[0].startswith('#@'):
+        marker = body[0].strip()
+        if m := _TAB_LINE.match(marker):
+            tab = m.group(1)
+            if tab not in FRAMEWORKS + ('all',):
+                raise SourceError(f'{where}: unknown tab {tab!r}; use one of '
+                                  f'{", ".join(FRAMEWORKS)} or all')
+            body.pop(0)
+        elif marker == '#@save':
+            save = True
+            body.pop(0)
+        elif marker == '#@check_output':
+            check_output = True
+            body.pop(0)
+        else:
+            raise SourceError(f'{where}: unknown marker {marker!r}')
+    if save:
+        body.insert(0, '#@save')  # readers see what goes into d2l_extras, as in d2l
+    return Item('code', '\n'.join(body).strip('\n'), tab, save, check_output, region)
+
+
+def parse(text, name='<chapter>'):
+    """Split a d2lbook markdown chapter into a list of Items, in order."""
+    items, prose = [], []
+    tab, region = None, None
+    lines = text.splitlines()
+    i = 0
+
+    def flush_prose():
+        chunk = '\n'.join(prose).strip('\n')
+        if chunk.strip():
+            items.append(Item('markdown', chunk, tab, region=region))
+        prose.clear()
+
+    while i < len(lines):
+        line = lines[i]
+        where = f'{name}:{i + 1}'
+        if _FENCE_OPEN.match(line):
+            flush_prose()
+            start = i + 1
+            i += 1
+            while i < len(lines) and not _FENCE_CLOSE.match(lines[i]):
+                i += 1
+            if i == len(lines):
+                raise SourceError(f'{where}: code block is never closed')
+            if tab is not None:
+                raise SourceError(f'{where}: code blocks cannot sit inside :begin_tab:')
+            items.append(_code_item(lines[start:i], region, where))
+        elif m := _REGION.match(line):
+            flush_prose()
+            action, kind, label = m.groups()
+            if kind == 'tab':
+                if action == 'begin':
+                    if label not in FRAMEWORKS:
+                        raise SourceError(f'{where}: :begin_tab: takes one of {FRAMEWORKS}')
+                    tab = label
+                else:
+                    tab = None
+            elif action == 'begin':
+                if region is not None or not label:
+                    raise SourceError(f'{where}: :begin_{kind}: needs a label and '
+                                      'cannot nest')
+                region = (kind, label)
+            else:
+                if region is None or region[0] != kind:
+                    raise SourceError(f'{where}: :end_{kind}: without its begin')
+                region = None
+        else:
+            prose.append(line)
+        i += 1
+    flush_prose()
+    if region is not None or tab is not None:
+        raise SourceError(f'{name}: an exercise, solution or tab region is never closed')
+    return items
+
+
+_LABEL = re.compile(r'^:label:`([^`]+)`\s*$', re.M)
+_HEADING = re.compile(r'^(#+)\s+(.*)$')
+
+
+def labels(items):
+    """Map each `:label:` of a chapter to the title of the heading it follows."""
+    found = {}
+    for item in items:
+        if item.kind != 'markdown':
+            continue
+        heading = None
+        for line in item.text.splitlines():
+            if m := _HEADING.match(line):
+                heading = m.group(2).strip()
+            elif m := _LABEL.match(line):
+                found[m.group(1)] = heading
+    return found
+
+
+def title(items):
+    """The chapter title: its first level-1 heading."""
+    for item in items:
+        for line in item.text.splitlines():
+            if item.kind == 'markdown' and line.startswith('# '):
+                return line[2:].strip()
+    raise SourceError('the chapter has no "# title" line')

@@ -1,0 +1,184 @@
+"""Tests of the build tooling: parsing, markup conversion, extraction, notebooks, sync."""
+import ast
+
+import nbformat
+import pytest
+
+from booktools import book, library, markup, notebooks, source
+
+CHAPTER = """\
+# Title
+:label:`sec_demo`
+
+Intro with :numref:`sec_demo` and :cite:`Devlin.Chang.Lee.ea.2018`.
+
+```{.python .input}
+x = 'mxnet'
+```
+
+```{.python .input}
+#@tab pytorch
+#@save
+def f(a):
+    # a comment before the body
+    return a
+```
+
+```{.python .input}
+#@tab all
+#@check_output
+(2, 3)
+```
+
+:begin_tab:`pytorch`
+Only PyTorch.
+:end_tab:
+
+## 演習
+
+:begin_exercise:`ex_demo`
+Question?
+
+```{.python .input}
+#@tab all
+answer = None
+```
+:end_exercise:
+
+:begin_solution:`ex_demo`
+Because.
+
+```{.python .input}
+#@tab all
+answer = 42
+```
+:end_solution:
+"""
+
+
+@pytest.fixture
+def items():
+    return source.parse(CHAPTER)
+
+
+def test_parse_tabs_and_markers(items):
+    code = [i for i in items if i.kind == 'code']
+    assert [c.tab for c in code] == ['mxnet', 'pytorch', 'all', 'all', 'all']
+    assert [c.save for c in code] == [False, True, False, False, False]
+    assert code[1].text.startswith('#@save\ndef f')  # readers still see #@save
+    assert code[2].check_output and '#@check_output' not in code[2].text
+    assert code[3].region == ('exercise', 'ex_demo')
+    assert code[4].region == ('solution', 'ex_demo')
+    prose = [i for i in items if i.kind == 'markdown' and i.tab]
+    assert [(p.tab, p.text) for p in prose] == [('pytorch', 'Only PyTorch.')]
+
+
+@pytest.mark.parametrize('bad, message', [
+    ('```{.python .input}\n#@tab jax\nx\n```', 'unknown tab'),
+    ('```{.python .input}\nx\n', 'never closed'),
+    (':end_solution:', 'without its begin'),
+    (':begin_exercise:`a`\ntext', 'never closed'),
+    ('```{.python .input}\n#@sav\nx\n```', 'unknown marker'),
+])
+def test_parse_rejects_bad_markup(bad, message):
+    with pytest.raises(source.SourceError, match=message):
+        source.parse(bad)
+
+
+def test_labels_and_title(items):
+    assert source.labels(items) == {'sec_demo': 'Title'}
+    assert source.title(items) == 'Title'
+
+
+def test_myst_moves_labels_above_headings_and_converts_roles():
+    text = '# Title\n:label:`sec_demo`\n\nSee :numref:`sec_demo` :cite:`A.B.2020`.'
+    assert markup.to_myst(text, {'sec_demo'}) == (
+        '(sec_demo)=\n# Title\n\nSee {numref}`sec_demo` {cite:p}`A.B.2020`.')
+    with pytest.raises(markup.UnknownLabel, match='sec_missing'):
+        markup.to_myst(':numref:`sec_missing`', {'sec_demo'})
+
+
+def test_notebook_markdown_has_links_and_readable_citations():
+    text = 'See :numref:`sec_demo` :cite:`Devlin.Chang.Lee.ea.2018,Merity.Xiong.2016`.'
+    out = markup.to_notebook_markdown(text, {'sec_demo': ('demo.ipynb', 'Title')})
+    assert out == 'See [Title](demo.ipynb) (Devlin et al., 2018; Merity and Xiong, 2016).'
+
+
+def test_library_adds_section_docstrings(items):
+    text = library.module_text('pytorch', [('sec_demo', items)])
+    module = ast.parse(text)
+    f = next(n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == 'f')
+    assert ast.get_docstring(f) == 'Defined in :numref:`sec_demo`.'
+    assert "x = 'mxnet'" not in text  # not #@save
+    assert 'def f' not in library.module_text('mxnet', [('sec_demo', items)])
+
+
+def test_library_keeps_existing_docstrings():
+    code = source.parse('```{.python .input}\n#@tab all\n#@save\nclass C:\n'
+                        '    """Doc line."""\n    x = 1\n```')
+    text = library.module_text('mxnet', [('sec_c', code)])
+    cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef))
+    assert ast.get_docstring(cls) == 'Doc line.\n\nDefined in :numref:`sec_c`.'
+
+
+def test_framework_notebooks_pick_their_cells(items):
+    index = {'sec_demo': ('demo.ipynb', 'Title')}
+    mx = notebooks.framework_notebook(items, 'mxnet', index)
+    pt = notebooks.framework_notebook(items, 'pytorch', index)
+    mx_code = [c.source for c in mx.cells if c.cell_type == 'code']
+    pt_code = [c.source for c in pt.cells if c.cell_type == 'code']
+    assert "x = 'mxnet'" in mx_code and "x = 'mxnet'" not in pt_code
+    assert any(s.startswith('#@save\ndef f') for s in pt_code)
+    assert not any('Only PyTorch.' in c.source for c in mx.cells)
+    assert any('Only PyTorch.' in c.source for c in pt.cells)
+    checked = [c for c in pt.cells if 'nbval-check-output' in c.metadata.get('tags', [])]
+    assert [c.source for c in checked] == ['(2, 3)']
+    nbformat.validate(pt)
+
+
+def test_student_copy_drops_every_solution_cell(items):
+    nb = notebooks.framework_notebook(items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')})
+    student = notebooks.student_copy(nb)
+    text = '\n'.join(c.source for c in student.cells)
+    assert 'answer = 42' not in text and 'Because.' not in text
+    assert 'answer = None' in text and 'Question?' in text
+
+
+def _executed(nb, framework):
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == 'code':
+            cell.execution_count = 1
+            cell.outputs = [nbformat.v4.new_output('stream', text=f'{framework} out\n')]
+    return nb
+
+
+def test_tabbed_notebook_pairs_frameworks_with_their_outputs(items):
+    index = {'sec_demo': ('demo.ipynb', 'Title')}
+    executed = {fw: _executed(notebooks.framework_notebook(items, fw, index), fw)
+                for fw in source.FRAMEWORKS}
+    page = notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'})
+    shared = [c for c in page.cells if c.cell_type == 'code' and c.source == '(2, 3)']
+    assert [(c.metadata['tab'], c.outputs[0]['text']) for c in shared] == [
+        ('mxnet', 'mxnet out\n'), ('pytorch', 'pytorch out\n')]
+    markdown = '\n'.join(c.source for c in page.cells if c.cell_type == 'markdown')
+    assert '(sec_demo)=\n# Title' in markdown
+    assert ':sync-group: framework' in markdown and ':sync: pytorch' in markdown
+    assert '{download}`PyTorch 版 <../pytorch/demo.ipynb>`' in markdown
+    assert '```{solution-start} ex_demo' in markdown
+    student = notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'}, student=True)
+    assert 'answer = 42' not in str(student) and 'solution-start' not in str(student)
+
+
+def test_tabbed_notebook_refuses_stale_outputs(items):
+    index = {'sec_demo': ('demo.ipynb', 'Title')}
+    executed = {fw: _executed(notebooks.framework_notebook(items, fw, index), fw)
+                for fw in source.FRAMEWORKS}
+    executed['pytorch'].cells[-1].source = 'answer = 41'
+    with pytest.raises(ValueError, match='out of date'):
+        notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'})
+
+
+def test_committed_files_match_the_sources():
+    """Notebooks, d2l_extras and tabbed pages are exactly what the chapters produce."""
+    assert book.out_of_sync() == []
