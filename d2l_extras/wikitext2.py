@@ -1,0 +1,614 @@
+"""WikiText-2 (wikitext-2-v1) を用意し、そのディレクトリを返す。
+
+Framework independent; standard library only (reading the Hugging Face Hub
+Parquet files additionally needs pyarrow, or pandas with fastparquet).
+
+    from d2l_extras.wikitext2 import wikitext2_dir
+    data_dir = wikitext2_dir()  # a pathlib.Path holding wiki.train.tokens
+
+Command line: ``python -m d2l_extras.wikitext2`` prints the directory
+(on failure: only the explanation on stderr, exit status 1).
+
+データの探し方 (in this order):
+
+1. 環境変数 ``D2L_WIKITEXT2_DIR`` が設定されていれば、そのディレクトリをそのまま使う。
+   wiki.train.tokens が無ければ、変数名とディレクトリを示すエラーになる。
+2. キャッシュ ``$D2L_EXTRAS_CACHE_DIR`` (既定は ``~/.cache/d2l_extras``;
+   XDG_CACHE_HOME があればその下) の ``wikitext-2/``。3 つのファイルの SHA-1 が
+   公式の値と一致するときだけ使う。キャッシュの ``wikitext-2-v1.zip`` は
+   SHA-1 を検証してから展開し、一致しなければ削除して取り直す。
+3. ミラーを順に試す (``D2L_WIKITEXT2_MIRRORS`` に空白区切りの URL を入れると
+   一覧を置き換える)。URL のパスが ``/`` で終われば Hugging Face Hub と同じ配置の
+   Parquet ディレクトリ、それ以外は wikitext-2-v1.zip とみなす。
+   どれも検証に通らなければ ``WikiText2Unavailable`` を送出し、各 URL の失敗理由と
+   手で用意する方法をメッセージに書く。
+
+Downloads go to a temporary file inside the cache directory and are renamed
+into place only after their checksum verifies, so an interrupted or failed
+run leaves nothing that a later run would trust.
+"""
+
+import argparse
+import hashlib
+import http.client
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ARCHIVE_NAME = 'wikitext-2-v1.zip'
+# SHA-1 of the published archive and of its three members (wikitext-2/...).
+ARCHIVE_SHA1 = '3c914d17d80b1459be871a5039ac23e752a53cbe'
+MEMBER_SHA1S = {
+    'wiki.train.tokens': '863f29c46ef9d167fff4940ec821195882fe29d1',
+    'wiki.valid.tokens': '0418625c8b4da6e4b5c7a0b9e78d4ae8f7ee5422',
+    'wiki.test.tokens': 'c7b8ce0aa086fb34dab808c5c49224211eb2b172',
+}
+TRAIN_FILE = 'wiki.train.tokens'
+DATA_DIR_NAME = 'wikitext-2'  # the folder inside the archive and in the cache
+
+# Tried in this order. The data set author's mirror comes first because it
+# serves the very archive whose SHA-1 is published. The Hub Parquet files are
+# rebuilt into the .tokens files and checked against the members' SHA-1. The
+# original S3 URL answers 403 since 2024 (d2l-en #2588); it stays last because
+# it costs one quick request only after the others failed, and it is the URL
+# older material points to, so the error message explains why it fails.
+DEFAULT_MIRRORS = (
+    'https://wikitext.smerity.com/wikitext-2-v1.zip',
+    'https://huggingface.co/datasets/Salesforce/wikitext/resolve/main/'
+    'wikitext-2-v1/',
+    'https://s3.amazonaws.com/research.metamind.io/wikitext/'
+    'wikitext-2-v1.zip',
+)
+
+DIR_ENV = 'D2L_WIKITEXT2_DIR'
+MIRRORS_ENV = 'D2L_WIKITEXT2_MIRRORS'
+CACHE_ENV = 'D2L_EXTRAS_CACHE_DIR'
+
+# wikitext.smerity.com refuses Python's default User-Agent (Python-urllib/3.x).
+USER_AGENT = ('Mozilla/5.0 (X11; Linux x86_64; rv:128.0) '
+              'Gecko/20100101 Firefox/128.0')
+DEFAULT_TIMEOUT = 30.0  # seconds for connecting and for each read
+
+# The Hub keeps one Parquet file per split; its `text` column holds the lines.
+PARQUET_FILES = {
+    'train-00000-of-00001.parquet': 'wiki.train.tokens',
+    'validation-00000-of-00001.parquet': 'wiki.valid.tokens',
+    'test-00000-of-00001.parquet': 'wiki.test.tokens',
+}
+
+_ZIP_MAGIC = b'PK\x03\x04'
+_PARQUET_MAGIC = b'PAR1'
+_MAX_BYTES = 256 * 2**20  # far above WikiText-2 (4.5 MB zip, 13 MB text)
+_PROGRESS_MIN_BYTES = 2**20  # show progress only for downloads this long
+_TMP_PREFIX = '.d2l-tmp-'  # every temporary in the cache starts with this
+_STALE_SECONDS = 3600  # leftovers of killed runs older than this are removed
+
+
+class WikiText2Unavailable(RuntimeError):
+    """WikiText-2 を用意できなかった。メッセージに理由と対処法を書く。
+
+    `attempts` lists (source, reason) pairs, one per source tried.
+    """
+
+    def __init__(self, message, attempts=()):
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+class _SourceFailed(Exception):
+    """One source gave no verified data; str() is the reason shown."""
+
+
+def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
+                  member_sha1s=None, timeout=DEFAULT_TIMEOUT):
+    """Return the directory (pathlib.Path) holding wiki.train.tokens.
+
+    mirrors: URLs to try, in order (default: $D2L_WIKITEXT2_MIRRORS split at
+        white space, else DEFAULT_MIRRORS). A URL whose path ends with '/'
+        is a Parquet directory laid out like the Hub's; others are the zip.
+    cache_dir: download cache (default: $D2L_EXTRAS_CACHE_DIR, else
+        ~/.cache/d2l_extras). archive_sha1 and member_sha1s (file name ->
+        SHA-1) define verified data; tests inject those of a fixture.
+    Raises WikiText2Unavailable when no source gives verified data.
+    """
+    expected = dict(MEMBER_SHA1S if member_sha1s is None else member_sha1s)
+    if TRAIN_FILE not in expected:
+        raise ValueError(f'member_sha1s must include {TRAIN_FILE!r}')
+    given_dir = os.environ.get(DIR_ENV, '').strip()
+    if given_dir:
+        data_dir = _dir_from_environment(given_dir)
+    else:
+        if cache_dir is None:
+            cache_dir = _default_cache_dir()
+        data_dir = _dir_from_cache_or_mirrors(
+            _mirror_list(mirrors), Path(cache_dir).expanduser().absolute(),
+            archive_sha1, expected, timeout)
+    _notice_if_not_official(data_dir / TRAIN_FILE, expected[TRAIN_FILE])
+    return data_dir
+
+
+def _mirror_list(mirrors):
+    if mirrors is None:
+        mirrors = os.environ.get(MIRRORS_ENV, '').split() or DEFAULT_MIRRORS
+    elif isinstance(mirrors, str):
+        mirrors = mirrors.split()
+    return list(mirrors)
+
+
+def _default_cache_dir():
+    configured = os.environ.get(CACHE_ENV, '').strip()
+    if configured:
+        return Path(configured)
+    base = os.environ.get('XDG_CACHE_HOME', '').strip()
+    return Path(base or Path.home() / '.cache') / 'd2l_extras'
+
+
+def _dir_from_environment(value):
+    directory = Path(value).expanduser().absolute()
+    if (directory / TRAIN_FILE).is_file():
+        return directory
+    if directory.is_dir():
+        problem = f'{TRAIN_FILE} がありません (no {TRAIN_FILE} there)'
+    else:
+        problem = 'ディレクトリがありません (no such directory)'
+    message = (
+        f'環境変数 {DIR_ENV} が指すディレクトリ {directory} を使えません: '
+        f'{problem}。\n'
+        f'wikitext-2-v1.zip を展開してできた {TRAIN_FILE} のあるディレクトリを'
+        f'指定するか、自動でダウンロードするなら {DIR_ENV} を未設定に'
+        f'してください (point {DIR_ENV} at the directory holding {TRAIN_FILE}, '
+        f'or unset it to download).')
+    nested = directory / DATA_DIR_NAME / TRAIN_FILE
+    if nested.is_file():
+        message += (f'\n{nested.parent} を指定するつもりでしたか? '
+                    f'(did you mean {nested.parent}?)')
+    raise WikiText2Unavailable(message)
+
+
+def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected,
+                               timeout):
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(cache_dir, os.W_OK | os.X_OK):
+            raise PermissionError('not writable')
+    except OSError as error:
+        raise WikiText2Unavailable(
+            f'キャッシュディレクトリ {cache_dir} に書き込めません ({error})。'
+            f'書き込める場所を環境変数 {CACHE_ENV} に設定するか、'
+            f'{DIR_ENV} でデータのディレクトリを指定してください '
+            f'(set {CACHE_ENV} to a writable folder, or {DIR_ENV}).') from None
+    _remove_stale_temporaries(cache_dir)
+    data_dir = cache_dir / DATA_DIR_NAME
+    if _holds_expected_files(data_dir, expected):
+        return data_dir
+
+    attempts = []
+    # An archive in the cache is used only if its checksum still verifies; a
+    # bad one (e.g. an HTML error page saved under the zip's name) is removed.
+    cached_archive = cache_dir / ARCHIVE_NAME
+    if cached_archive.exists():
+        try:
+            _check_sha1(_sha1_of_file(cached_archive), archive_sha1)
+            _install_archive(cached_archive, cache_dir, expected)
+            return data_dir
+        except (_SourceFailed, OSError, zipfile.BadZipFile) as error:
+            cached_archive.unlink(missing_ok=True)
+            attempts.append((f'キャッシュ (cache) {cached_archive}',
+                             f'{_reason(error, timeout)}; 削除しました '
+                             '(discarded)'))
+
+    for url in mirrors:
+        try:
+            if urllib.parse.urlsplit(url).path.endswith('/'):
+                _install_from_parquet_dir(url, cache_dir, expected, timeout)
+            else:
+                _install_from_archive_url(url, cache_dir, archive_sha1,
+                                          expected, timeout)
+            return data_dir
+        except (_SourceFailed, OSError, http.client.HTTPException,
+                zipfile.BadZipFile, ValueError) as error:
+            attempts.append((url, _reason(error, timeout)))
+    raise WikiText2Unavailable(
+        _unavailable_message(attempts, cache_dir, archive_sha1), attempts)
+
+
+def _reason(error, timeout):
+    """A one-line reason, for the reader, why a source failed."""
+    if isinstance(error, _SourceFailed):
+        return str(error)
+    cause = getattr(error, 'reason', error)  # URLError wraps the real cause
+    if isinstance(cause, TimeoutError):
+        return f'タイムアウト (timeout after {timeout:g} s)'
+    if isinstance(error, zipfile.BadZipFile):
+        return f'壊れた zip です (bad zip: {error})'
+    if isinstance(error, urllib.error.URLError):
+        return f'接続できません (connection failed: {cause})'
+    return f'{type(error).__name__}: {error}'
+
+
+def _install_from_archive_url(url, cache_dir, archive_sha1, expected,
+                              timeout):
+    part, sha1 = _download(url, cache_dir, timeout=timeout,
+                           magic=_ZIP_MAGIC, kind='zip')
+    try:
+        _check_sha1(sha1, archive_sha1)
+        _install_archive(part, cache_dir, expected)
+        # Keep the verified archive so that a damaged extraction can be
+        # redone without the network.
+        os.replace(part, cache_dir / ARCHIVE_NAME)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _install_archive(archive, cache_dir, expected):
+    """Extract into a temporary folder, verify, then rename into place."""
+    work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=_TMP_PREFIX + 'zip-'))
+    try:
+        with zipfile.ZipFile(archive) as zip_file:
+            _extract_safely(zip_file, work)
+        _verify_files(work / DATA_DIR_NAME, expected)
+        _move_into_place(work / DATA_DIR_NAME, cache_dir / DATA_DIR_NAME,
+                         expected)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _extract_safely(zip_file, target):
+    """Refuse the whole archive if a member would land outside `target`."""
+    target = target.resolve()
+    total_size = 0
+    for member in zip_file.infolist():
+        destination = (target / member.filename).resolve()
+        if not destination.is_relative_to(target):
+            raise _SourceFailed(
+                'アーカイブに展開先の外を指すパスがあります '
+                f'(unsafe path in archive: {member.filename!r})')
+        total_size += member.file_size
+    if total_size > _MAX_BYTES:
+        raise _SourceFailed(f'展開後が大きすぎます (too large when extracted: '
+                            f'{total_size} bytes)')
+    zip_file.extractall(target)
+
+
+def _install_from_parquet_dir(base_url, cache_dir, expected, timeout):
+    """Rebuild the .tokens files from the Hub's Parquet files."""
+    engine = _parquet_engine()  # checked before any download
+    work = Path(tempfile.mkdtemp(dir=cache_dir,
+                                 prefix=_TMP_PREFIX + 'parquet-'))
+    try:
+        rebuilt = work / DATA_DIR_NAME
+        rebuilt.mkdir()
+        for parquet_name, tokens_name in PARQUET_FILES.items():
+            url = urllib.parse.urljoin(base_url, parquet_name)
+            try:
+                part, _ = _download(url, work, timeout=timeout,
+                                    magic=_PARQUET_MAGIC, kind='Parquet')
+                rows = _read_parquet_text(part, engine)
+                part.unlink()
+            except (_SourceFailed, OSError, http.client.HTTPException,
+                    ValueError) as error:
+                raise _SourceFailed(
+                    f'{parquet_name}: {_reason(error, timeout)}') from error
+            (rebuilt / tokens_name).write_bytes(
+                tokens_text_from_rows(rows).encode('utf-8'))
+        _verify_files(rebuilt, expected)
+        _move_into_place(rebuilt, cache_dir / DATA_DIR_NAME, expected)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def tokens_text_from_rows(rows):
+    """Rebuild a .tokens file's text from the Hub's `text` column.
+
+    Each row is one line of the file, newline included, except that the Hub
+    conversion stored whitespace-only lines (" \\n" in WikiText-2) as "".
+    """
+    return ''.join(row if row else ' \n' for row in rows)
+
+
+def _parquet_engine():
+    """Name a Parquet reader that imports, or fail saying how to get one."""
+    problems = []
+    for engine, modules in (('pyarrow', ['pyarrow.parquet']),
+                            ('fastparquet', ['fastparquet', 'pandas'])):
+        try:
+            for module in modules:
+                importlib.import_module(module)
+            return engine
+        except ImportError as error:  # missing, or built for another NumPy
+            problems.append(f'{engine}: {error}')
+    raise _SourceFailed(
+        'スキップ: Parquet を読むには pyarrow が必要です (skipped: no usable '
+        "Parquet reader; pip install pyarrow, or 'pyarrow<26' with NumPy 1.x) "
+        f'[{"; ".join(problems)}]')
+
+
+def _read_parquet_text(path, engine):
+    try:
+        if engine == 'pyarrow':
+            import pyarrow.parquet
+            table = pyarrow.parquet.read_table(path, columns=['text'])
+            return table.column('text').to_pylist()
+        import pandas
+        frame = pandas.read_parquet(path, columns=['text'], engine=engine)
+        return frame['text'].tolist()
+    except (KeyError, ValueError, OSError) as error:
+        raise _SourceFailed(f'Parquet を読めません (cannot read Parquet: '
+                            f'{error})') from error
+
+
+def _download(url, directory, *, timeout, magic, kind):
+    """Download url into a temporary file in directory; return (path, SHA-1).
+
+    The file is removed again if anything goes wrong, Ctrl-C included.
+    """
+    request = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
+    handle, name = tempfile.mkstemp(dir=directory, suffix='.part',
+                                    prefix=_TMP_PREFIX + 'download-')
+    part = Path(name)
+    try:
+        with os.fdopen(handle, 'wb') as out:
+            try:
+                response = urllib.request.urlopen(request, timeout=timeout)
+            except urllib.error.HTTPError as error:
+                error.close()
+                raise _SourceFailed(f'HTTP {error.code} {error.reason}') \
+                    from None
+            with response:
+                sha1 = _copy_checked(response, out, url, magic, kind)
+        return part, sha1
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _copy_checked(response, out, url, magic, kind):
+    status = getattr(response, 'status', None)  # None for file:// URLs
+    if status is not None and status != 200:
+        raise _SourceFailed(f'HTTP {status} (expected 200)')
+    content_type = response.headers.get('Content-Type', '')
+    media_type = content_type.split(';')[0].strip().lower()
+    if 'html' in media_type:
+        raise _SourceFailed('ファイルではなく HTML ページが返されました '
+                            '(got an HTML page, Content-Type: '
+                            f'{content_type})')
+    if media_type.startswith('text/') or media_type == 'application/json':
+        raise _SourceFailed(f'ファイルではなく {media_type} が返されました '
+                            f'(got {media_type}, not a {kind} file)')
+    try:
+        declared = int(response.headers.get('Content-Length'))
+    except (TypeError, ValueError):
+        declared = None  # length not announced
+    if declared is not None and declared > _MAX_BYTES:
+        raise _SourceFailed(f'大きすぎます (too large: {declared} bytes)')
+
+    digest = hashlib.sha1(usedforsecurity=False)  # an integrity check
+    head = b''  # the first bytes, to recognize an HTML page early
+    received = 0
+    progress = _Progress(url, declared)
+    try:
+        # read1 returns what has arrived (read would wait for the full 64 KiB),
+        # so an error page is recognized even if the server then stalls.
+        while chunk := response.read1(64 * 1024):
+            if len(head) < 64:
+                head += chunk[:64 - len(head)]
+                if len(head) >= len(magic) and not head.startswith(magic):
+                    raise _SourceFailed(_not_a_file(kind, head))
+            received += len(chunk)
+            if received > _MAX_BYTES:
+                raise _SourceFailed(f'大きすぎます (too large: over '
+                                    f'{_MAX_BYTES} bytes)')
+            digest.update(chunk)
+            out.write(chunk)
+            progress.update(received)
+    finally:
+        progress.close()
+    # http.client returns a short body without error when the connection
+    # closes early, so compare with the announced length ourselves.
+    if declared is not None and received != declared:
+        raise _SourceFailed(f'ダウンロードが途中で切れました (truncated: '
+                            f'{received} of {declared} bytes)')
+    if not head.startswith(magic):
+        raise _SourceFailed(_not_a_file(kind, head))
+    return digest.hexdigest()
+
+
+def _not_a_file(kind, head):
+    looks_like = ''
+    if head.lstrip().startswith(b'<'):
+        looks_like = '; HTML ページのようです (looks like an HTML page)'
+    return (f'{kind} ファイルではありません (not a {kind}: starts with '
+            f'{head[:24]!r}){looks_like}')
+
+
+class _Progress:
+    """A light progress display on stderr for long downloads.
+
+    On a terminal one line is redrawn in place; elsewhere (Jupyter, logs) only
+    a start line and an end line are printed.
+    """
+
+    def __init__(self, url, total):
+        self.url, self.total = url, total
+        self.received = 0
+        self.started = False
+        self.on_terminal = sys.stderr is not None and sys.stderr.isatty()
+        self.last_drawn = 0.0
+
+    def update(self, received):
+        self.received = received
+        if not self.started and max(self.total or 0,
+                                    received) >= _PROGRESS_MIN_BYTES:
+            self.started = True
+            if not self.on_terminal:
+                size = f' ({_megabytes(self.total)})' if self.total else ''
+                _say(f'ダウンロード中 (downloading) {self.url}{size} ...')
+        if (self.started and self.on_terminal
+                and time.monotonic() - self.last_drawn > 0.2):
+            self.last_drawn = time.monotonic()
+            self._draw()
+
+    def _draw(self):
+        done = _megabytes(self.received)
+        if self.total:
+            percent = 100 * self.received // self.total
+            done = f'{percent:3d}% {done} / {_megabytes(self.total)}'
+        print(f'\r{done}  {self.url}', end='', file=sys.stderr, flush=True)
+
+    def close(self):
+        if not self.started:
+            return
+        if self.on_terminal:
+            self._draw()
+            print(file=sys.stderr, flush=True)
+        else:
+            _say(f'終了 (finished): {_megabytes(self.received)}')
+
+
+def _megabytes(size):
+    return f'{size / 1e6:.1f} MB'
+
+
+def _check_sha1(actual, expected):
+    if actual != expected:
+        raise _SourceFailed(f'SHA-1 が一致しません (checksum mismatch: '
+                            f'got {actual}, expected {expected})')
+
+
+def _sha1_of_file(path):
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, 'rb') as file:
+        while block := file.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _holds_expected_files(directory, expected):
+    return all((directory / name).is_file()
+               and _sha1_of_file(directory / name) == sha1
+               for name, sha1 in expected.items())
+
+
+def _verify_files(directory, expected):
+    for name, sha1 in expected.items():
+        path = directory / name
+        if not path.is_file():
+            raise _SourceFailed(f'{DATA_DIR_NAME}/{name} がありません '
+                                f'(missing {DATA_DIR_NAME}/{name})')
+        actual = _sha1_of_file(path)
+        if actual != sha1:
+            raise _SourceFailed(f'{name} の SHA-1 が一致しません (checksum '
+                                f'mismatch: got {actual}, expected {sha1})')
+
+
+def _move_into_place(new_dir, final_dir, expected):
+    """Put new_dir at final_dir by renames: never a half-copied folder."""
+    if final_dir.exists():  # stale or damaged: move it aside, then delete
+        trash = Path(tempfile.mkdtemp(dir=final_dir.parent,
+                                      prefix=_TMP_PREFIX + 'old-'))
+        os.replace(final_dir, trash / final_dir.name)
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.replace(new_dir, final_dir)
+    except OSError:
+        # Another process may have installed verified data meanwhile.
+        if not _holds_expected_files(final_dir, expected):
+            raise
+
+
+def _remove_stale_temporaries(cache_dir):
+    """Remove temporaries left by killed runs (they are never trusted).
+
+    Only old ones go, so that a download running in another process is safe.
+    """
+    now = time.time()
+    for path in cache_dir.glob(_TMP_PREFIX + '*'):
+        try:
+            if now - path.lstat().st_mtime > _STALE_SECONDS:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        except OSError:
+            pass  # another process removed it first
+
+
+_NOTICED_FILES = set()
+
+
+def _notice_if_not_official(train_file, official_sha1):
+    """Say once per process and file when the training text is not official.
+
+    The offline corpus of this project (validation + test concatenated) is
+    such a file: anything computed on it differs from the official results.
+    """
+    if str(train_file) in _NOTICED_FILES:
+        return
+    if _sha1_of_file(train_file) != official_sha1:
+        _NOTICED_FILES.add(str(train_file))
+        _say(f'注意: {train_file} は公式の WikiText-2 訓練データではないため、'
+             'これで得た結果は公式データでの結果と異なります '
+             '(note: not the official WikiText-2 training split; '
+             'results will differ).')
+
+
+def _unavailable_message(attempts, cache_dir, archive_sha1):
+    lines = ['WikiText-2 を用意できませんでした (could not obtain WikiText-2).',
+             '試したソースと失敗の理由 (sources tried):']
+    if not attempts:
+        lines.append('  (なし: ミラーの一覧が空です / the mirror list is empty)')
+    for source, reason in attempts:
+        lines += [f'  - {source}', f'      {reason}']
+    lines += [
+        '手で用意するには、次のどれかを行ってください (to fix it by hand):',
+        f'  1. ネットにつながる環境で {ARCHIVE_NAME} (SHA-1 {archive_sha1}) を'
+        f'入手し (例: ブラウザで {DEFAULT_MIRRORS[0]})、',
+        f'     {cache_dir / ARCHIVE_NAME} に置いてもう一度実行する '
+        '(検証してから展開します)。',
+        f'  2. zip を展開し、{TRAIN_FILE} のあるディレクトリ (展開してできる '
+        f'{DATA_DIR_NAME}/) を環境変数 {DIR_ENV} に設定する。',
+        f'     例 (e.g.): export {DIR_ENV}=/path/to/{DATA_DIR_NAME}',
+        f"     ノートブックでは (in a notebook): os.environ['{DIR_ENV}'] = "
+        f"'/path/to/{DATA_DIR_NAME}'",
+        f'  3. 使えるミラーがあれば、その URL を空白区切りで環境変数 '
+        f'{MIRRORS_ENV} に設定する。',
+        '     パスが / で終わる URL は、Hugging Face Hub と同じ配置の Parquet '
+        'ディレクトリとみなします。',
+    ]
+    return '\n'.join(lines)
+
+
+def _say(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m d2l_extras.wikitext2',
+        description='WikiText-2 を用意し、そのディレクトリを表示する '
+                    '(fetch WikiText-2 and print its directory). '
+                    f'Environment: {DIR_ENV}, {MIRRORS_ENV}, {CACHE_ENV}.')
+    parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT,
+                        help='seconds per connection and read '
+                             f'(default {DEFAULT_TIMEOUT:g})')
+    args = parser.parse_args(argv)
+    try:
+        print(wikitext2_dir(timeout=args.timeout))
+    except WikiText2Unavailable as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
