@@ -26,7 +26,8 @@ def _execute(paths):
         nb = book.read_notebook(path)
         start = time.perf_counter()
         print(f'executing {path.relative_to(book.ROOT)} ...', flush=True)
-        nbclient.NotebookClient(nb, timeout=3600, kernel_name='python3',
+        # record_timing=False: timestamps in cell metadata would make every run a change.
+        nbclient.NotebookClient(nb, timeout=3600, kernel_name='python3', record_timing=False,
                                 resources={'metadata': {'path': str(path.parent)}}).execute()
         book.write_notebook(nb, path)
         print(f'  done in {time.perf_counter() - start:.0f} s', flush=True)
