@@ -91,7 +91,9 @@ d2l = sys.modules[__name__]
         for item in items:
             if not (item.kind == 'code' and item.save and framework in item.frameworks()):
                 continue
-            code = item.text.removeprefix('#@save').strip('\n')
+            # Readers see the #@save markers in the notebook; the module needs none.
+            code = '\n'.join(line for line in item.text.splitlines()
+                             if line.strip() != '#@save').strip('\n')
             tree = ast.parse(code)
             if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                    for n in tree.body):

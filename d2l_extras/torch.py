@@ -1,0 +1,737 @@
+"""The BERT chapters' `#@save` code for torch, with d2l 1.0.3's utilities.
+
+Generated from chapters/*.md by `python -m booktools sync`: edit the chapters, not this file.
+Use it as `from d2l_extras import torch as d2l`.
+"""
+import collections
+import math
+import os
+import random
+import sys
+
+from d2l.torch import *  # noqa: F403 -- d2l 1.0.3's general utilities (Timer, Vocab, ...)
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+d2l = sys.modules[__name__]
+
+
+def try_all_gpus():
+    """Return all available GPUs, or [cpu] if there is no GPU.
+
+    Defined in :numref:`sec_bert`.
+    """
+    devices = [torch.device(f'cuda:{i}')
+               for i in range(torch.cuda.device_count())]
+    return devices if devices else [torch.device('cpu')]
+
+
+def get_tokens_and_segments(tokens_a, tokens_b=None):
+    """Get tokens of the BERT input sequence and their segment IDs.
+
+    Defined in :numref:`sec_bert`.
+    """
+    for name, tokens in (('tokens_a', tokens_a), ('tokens_b', tokens_b)):
+        if name == 'tokens_b' and tokens is None:
+            continue
+        if (not isinstance(tokens, (list, tuple))
+                or not all(isinstance(token, str) for token in tokens)):
+            raise TypeError(
+                f'{name} must be a list of token strings such as '
+                f"['a', 'crane'], but got {type(tokens).__name__} "
+                f'{str(tokens)[:40]!r}; split the text into tokens first, '
+                f'e.g. with text.split() or d2l.tokenize')
+    tokens = ['<cls>', *tokens_a, '<sep>']
+    # 0 and 1 mark the tokens of the first and the second text
+    segments = [0] * len(tokens)
+    if tokens_b is not None:
+        tokens += [*tokens_b, '<sep>']
+        segments += [1] * (len(tokens_b) + 1)
+    return tokens, segments
+
+
+def packing_indices(tokens, valid_lens):
+    """Indices that move the valid tokens of a padded batch into one matrix
+    (`pack_index`) and back (`unpack_index`, -1 at padding positions).
+
+    Defined in :numref:`sec_bert`.
+    """
+    steps = torch.arange(tokens.shape[1], device=tokens.device)
+    is_valid = (steps < valid_lens.reshape(-1, 1)).reshape(-1).long()
+    pack_index = is_valid.nonzero().reshape(-1)
+    unpack_index = is_valid.cumsum(0) * is_valid - 1
+    return pack_index, unpack_index.reshape(tokens.shape)
+
+def pack_tokens(X, pack_index):
+    """(batch_size, num_steps, ...) -> (no. of valid tokens, ...).
+
+    Defined in :numref:`sec_bert`.
+    """
+    return X.reshape(-1, *X.shape[2:])[pack_index]
+
+def unpack_tokens(X, unpack_index):
+    """(no. of valid tokens, num_features) -> (batch_size, num_steps,
+    num_features), with zeros at the padding positions.
+
+    Defined in :numref:`sec_bert`.
+    """
+    X = torch.cat([X, X.new_zeros(1, X.shape[-1])])
+    # Index -1 picks the zero row appended above
+    return X[unpack_index]
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention over the packed valid tokens of a batch.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, num_hiddens, num_heads, key_size=None, query_size=None,
+                 value_size=None, bias=True):
+        super().__init__()
+        if num_hiddens % num_heads != 0:
+            raise ValueError(
+                f'num_hiddens={num_hiddens} must be divisible by num_heads='
+                f'{num_heads}: each head gets num_hiddens / num_heads features')
+        self.num_heads = num_heads
+        self.W_q = nn.Linear(query_size or num_hiddens, num_hiddens, bias=bias)
+        self.W_k = nn.Linear(key_size or num_hiddens, num_hiddens, bias=bias)
+        self.W_v = nn.Linear(value_size or num_hiddens, num_hiddens, bias=bias)
+        self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
+
+    def split_heads(self, X):
+        # (batch_size, num_steps, num_hiddens) ->
+        # (batch_size, num_heads, num_steps, num_hiddens / num_heads)
+        X = X.reshape(X.shape[0], X.shape[1], self.num_heads, -1)
+        return X.transpose(1, 2)
+
+    def forward(self, X, attn_mask, pack_index, unpack_index):
+        # Shape of `X`: (no. of valid tokens, `num_hiddens`); shape of
+        # `attn_mask`: (batch_size, 1, 1, num_steps), True for valid keys
+        queries, keys, values = [
+            self.split_heads(unpack_tokens(W(X), unpack_index))
+            for W in (self.W_q, self.W_k, self.W_v)]
+        output = nn.functional.scaled_dot_product_attention(
+            queries, keys, values, attn_mask=attn_mask)
+        output = output.transpose(1, 2)  # (batch_size, num_steps, heads, d)
+        output = output.reshape(output.shape[0], output.shape[1], -1)
+        return self.W_o(pack_tokens(output, pack_index))
+
+
+class PositionWiseFFN(nn.Module):
+    """The positionwise feed-forward network.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, ffn_num_input, ffn_num_hiddens, ffn_num_outputs):
+        super().__init__()
+        self.dense1 = nn.Linear(ffn_num_input, ffn_num_hiddens)
+        self.relu = nn.ReLU()
+        self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)
+
+    def forward(self, X):
+        return self.dense2(self.relu(self.dense1(X)))
+
+class AddNorm(nn.Module):
+    """Residual connection followed by layer normalization.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, norm_shape, dropout):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.ln = nn.LayerNorm(norm_shape)
+
+    def forward(self, X, Y):
+        return self.ln(self.dropout(Y) + X)
+
+class EncoderBlock(nn.Module):
+    """A Transformer encoder block working on packed valid tokens.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, num_hiddens, norm_shape, ffn_num_input, ffn_num_hiddens,
+                 num_heads, dropout, key_size=None, query_size=None,
+                 value_size=None):
+        super().__init__()
+        self.attention = MultiHeadSelfAttention(
+            num_hiddens, num_heads, key_size, query_size, value_size)
+        self.addnorm1 = AddNorm(norm_shape, dropout)
+        self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
+        self.addnorm2 = AddNorm(norm_shape, dropout)
+
+    def forward(self, X, attn_mask, pack_index, unpack_index):
+        Y = self.addnorm1(X, self.attention(X, attn_mask, pack_index,
+                                            unpack_index))
+        return self.addnorm2(Y, self.ffn(Y))
+
+
+def check_bert_inputs(tokens, segments, valid_lens, max_len):
+    """Check the inputs of a BERT encoder; return `valid_lens` of shape
+    (batch_size,) (all positions are valid if `valid_lens` is None).
+
+    Defined in :numref:`sec_bert`.
+    """
+    if tokens.dim() != 2:
+        raise ValueError(
+            f'tokens must have shape (batch_size, num_steps), got shape '
+            f'{tuple(tokens.shape)}; add a batch axis with tokens.unsqueeze(0)')
+    batch_size, num_steps = tokens.shape
+    if segments.shape != tokens.shape:
+        raise ValueError(f'segments must have the shape of tokens '
+                         f'{tuple(tokens.shape)}, got {tuple(segments.shape)}')
+    if num_steps > max_len:
+        raise ValueError(
+            f'the token sequences have {num_steps} positions, but this BERT '
+            f'encoder has positional embeddings for max_len={max_len} '
+            f'positions only; truncate the sequences to at most {max_len} '
+            f'tokens, or build the model with max_len >= {num_steps}')
+    if valid_lens is None:
+        return torch.full((batch_size,), num_steps, device=tokens.device)
+    if valid_lens.numel() != batch_size:
+        raise ValueError(f'valid_lens must hold one length per sequence, i.e. '
+                         f'have shape ({batch_size},), got '
+                         f'{tuple(valid_lens.shape)}')
+    valid_lens = valid_lens.reshape(-1).to(tokens.device)
+    lowest, highest = valid_lens.min().item(), valid_lens.max().item()
+    if lowest < 1 or highest > num_steps:
+        raise ValueError(
+            f'valid_lens counts the non-padding tokens of each sequence, so it '
+            f'must lie in [1, num_steps={num_steps}]; got values from '
+            f'{lowest:g} to {highest:g}')
+    return valid_lens
+
+def check_sizes_match(num_hiddens, **sizes):
+    """Every layer of BERT reads `num_hiddens`-dimensional hidden states.
+
+    Defined in :numref:`sec_bert`.
+    """
+    for name, size in sizes.items():
+        if name == 'norm_shape':
+            size = [size] if isinstance(size, int) else list(size)
+            expected = [num_hiddens]
+        else:
+            expected = num_hiddens
+        if size != expected:
+            raise ValueError(
+                f'{name}={size} does not fit num_hiddens={num_hiddens}: every '
+                f'layer of BERT reads the {num_hiddens}-dimensional hidden '
+                f'states, so pass {name}={expected}')
+
+class BERTEncoder(nn.Module):
+    """BERT encoder.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, vocab_size, num_hiddens, norm_shape, ffn_num_input,
+                 ffn_num_hiddens, num_heads, num_layers, dropout,
+                 max_len=1000, key_size=768, query_size=768, value_size=768):
+        super().__init__()
+        check_sizes_match(num_hiddens, norm_shape=norm_shape,
+                          ffn_num_input=ffn_num_input, key_size=key_size,
+                          query_size=query_size, value_size=value_size)
+        self.max_len = max_len
+        self.token_embedding = nn.Embedding(vocab_size, num_hiddens)
+        self.segment_embedding = nn.Embedding(2, num_hiddens)
+        self.blks = nn.ModuleList([EncoderBlock(
+            num_hiddens, norm_shape, ffn_num_input, ffn_num_hiddens,
+            num_heads, dropout, key_size, query_size, value_size)
+            for _ in range(num_layers)])
+        # In BERT, positional embeddings are learnable, thus we create a
+        # parameter of positional embeddings that are long enough
+        self.pos_embedding = nn.Parameter(torch.randn(1, max_len, num_hiddens))
+
+    def forward(self, tokens, segments, valid_lens=None):
+        valid_lens = check_bert_inputs(tokens, segments, valid_lens,
+                                       self.max_len)
+        pack_index, unpack_index = packing_indices(tokens, valid_lens)
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        # Embed the valid tokens only: each of shape (no. of valid tokens,)
+        tokens, segments, positions = [
+            pack_tokens(ids, pack_index)
+            for ids in (tokens, segments, positions.expand_as(tokens))]
+        X = (self.token_embedding(tokens) + self.segment_embedding(segments)
+             + self.pos_embedding[0, positions])
+        attn_mask = (unpack_index >= 0).reshape(-1, 1, 1, unpack_index.shape[1])
+        for blk in self.blks:
+            X = blk(X, attn_mask, pack_index, unpack_index)
+        return unpack_tokens(X, unpack_index)
+
+
+class MaskLM(nn.Module):
+    """The masked language model task of BERT.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, vocab_size, num_hiddens, num_inputs=768):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(num_inputs, num_hiddens),
+                                 nn.ReLU(),
+                                 nn.LayerNorm(num_hiddens),
+                                 nn.Linear(num_hiddens, vocab_size))
+
+    def forward(self, X, pred_positions):
+        if pred_positions.dim() != 2 or pred_positions.shape[0] != X.shape[0]:
+            raise ValueError(
+                f'pred_positions must have shape (batch_size={X.shape[0]}, '
+                f'no. of predictions), got {tuple(pred_positions.shape)}')
+        if pred_positions.numel() and not (
+                0 <= pred_positions.min().item()
+                and pred_positions.max().item() < X.shape[1]):
+            raise ValueError(f'pred_positions must lie in [0, num_steps='
+                             f'{X.shape[1]}); got values outside')
+        # Pick the rows X[i, pred_positions[i, j]] of all examples at once;
+        # the index of shape (batch_size, no. of predictions, 1) is broadcast
+        # along the last axis of `X`
+        masked_X = torch.take_along_dim(
+            X, pred_positions.long().unsqueeze(-1), dim=1)
+        return self.mlp(masked_X)
+
+
+class NextSentencePred(nn.Module):
+    """The next sentence prediction task of BERT.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, num_inputs):
+        super().__init__()
+        self.output = nn.Linear(num_inputs, 2)
+
+    def forward(self, X):
+        # `X` shape: (batch size, `num_hiddens`)
+        return self.output(X)
+
+
+class BERTModel(nn.Module):
+    """The BERT model.
+
+    Defined in :numref:`sec_bert`.
+    """
+    def __init__(self, vocab_size, num_hiddens, norm_shape, ffn_num_input,
+                 ffn_num_hiddens, num_heads, num_layers, dropout,
+                 max_len=1000, key_size=768, query_size=768, value_size=768,
+                 hid_in_features=768, mlm_in_features=768,
+                 nsp_in_features=768):
+        super().__init__()
+        check_sizes_match(num_hiddens, hid_in_features=hid_in_features,
+                          mlm_in_features=mlm_in_features,
+                          nsp_in_features=nsp_in_features)
+        self.encoder = BERTEncoder(
+            vocab_size, num_hiddens, norm_shape, ffn_num_input,
+            ffn_num_hiddens, num_heads, num_layers, dropout, max_len=max_len,
+            key_size=key_size, query_size=query_size, value_size=value_size)
+        self.hidden = nn.Sequential(nn.Linear(hid_in_features, num_hiddens),
+                                    nn.Tanh())
+        self.mlm = MaskLM(vocab_size, num_hiddens, mlm_in_features)
+        self.nsp = NextSentencePred(nsp_in_features)
+
+    def forward(self, tokens, segments, valid_lens=None, pred_positions=None):
+        encoded_X = self.encoder(tokens, segments, valid_lens)
+        if pred_positions is not None:
+            mlm_Y_hat = self.mlm(encoded_X, pred_positions)
+        else:
+            mlm_Y_hat = None
+        # The hidden layer of the MLP classifier for next sentence prediction.
+        # 0 is the index of the '<cls>' token
+        nsp_Y_hat = self.nsp(self.hidden(encoded_X[:, 0, :]))
+        return encoded_X, mlm_Y_hat, nsp_Y_hat
+
+
+def format_bytes(num_bytes):
+    """Format a number of bytes for humans, e.g. 1.5 GiB.
+
+    Defined in :numref:`sec_bert`.
+    """
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if num_bytes < 1024:
+            return f'{num_bytes:.1f} {unit}'
+        num_bytes /= 1024
+    return f'{num_bytes:.1f} TiB'
+
+class BERTMemoryEstimate(dict):
+    """Estimated bytes of one BERT training step with Adam, term by term.
+
+    Defined in :numref:`sec_bert`.
+    """
+    LABELS = {'parameters': 'パラメータ', 'gradients': '勾配',
+              'adam_states': 'Adam の状態',
+              'attention_scores': '活性化: 自己注意のスコア',
+              'layer_activations': '活性化: 各層のその他',
+              'mlm_outputs': '活性化: マスク言語モデリングの出力'}
+
+    def __init__(self, terms, num_parameters, config):
+        super().__init__(terms)
+        self.num_parameters, self.config = num_parameters, config
+
+    @property
+    def total(self):
+        return sum(self.values())
+
+    @property
+    def activations(self):
+        return (self['attention_scores'] + self['layer_activations']
+                + self['mlm_outputs'])
+
+    @property
+    def dominant(self):
+        """The largest term."""
+        return max(self, key=self.get)
+
+    def __str__(self):
+        config = ', '.join(f'{k}={v}' for k, v in self.config.items())
+        lines = [f'BERT ({config}): {self.num_parameters:,} parameters']
+        for name, num_bytes in self.items():
+            mark = '  <- largest' if name == self.dominant else ''
+            lines.append(f'{format_bytes(num_bytes):>12} {num_bytes / self.total:6.1%}'
+                         f'  {self.LABELS[name]}{mark}')
+        lines.append(f'{format_bytes(self.total):>12} {1:6.1%}  合計')
+        return '\n'.join(lines)
+
+    __repr__ = __str__
+
+def estimate_bert_memory(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
+                         num_layers, batch_size, max_len, num_mlm_preds=None,
+                         bytes_per_value=4):
+    """Estimate the memory of one training step of `BERTModel` with Adam,
+    for sequences padded to `max_len`, without allocating anything.
+
+    Defined in :numref:`sec_bert`.
+    """
+    V, H, F, h, L = (vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
+                     num_layers)
+    B, T = batch_size, max_len
+    # 15% of the tokens are predicted, as in the pretraining data
+    P = round(T * 0.15) if num_mlm_preds is None else num_mlm_preds
+    embeddings = V * H + 2 * H + T * H
+    per_layer = 4 * (H * H + H) + (H * F + F) + (F * H + H) + 2 * 2 * H
+    nsp = (H * H + H) + (H * 2 + 2)
+    mlm = (H * H + H) + 2 * H + (H * V + V)
+    num_parameters = embeddings + L * per_layer + nsp + mlm
+    N = B * T  # tokens per batch
+    values = {
+        'parameters': num_parameters,
+        'gradients': num_parameters,
+        'adam_states': 2 * num_parameters,
+        'attention_scores': L * 2 * B * h * T * T,
+        'layer_activations': L * (10 * N * H + N * F),
+        'mlm_outputs': B * P * (4 * V + 4 * H)}
+    config = dict(vocab_size=V, num_hiddens=H, ffn_num_hiddens=F,
+                  num_heads=h, num_layers=L, batch_size=B, max_len=T)
+    return BERTMemoryEstimate(
+        {name: count * bytes_per_value for name, count in values.items()},
+        num_parameters, config)
+
+
+def _device_kind_and_index(device):
+    """('cpu' | 'cuda' | 'gpu', index) of a PyTorch or MXNet device or a
+    string such as 'cpu', 'cuda:0' or 'gpu(0)'.
+
+    Defined in :numref:`sec_bert`.
+    """
+    if device is None:
+        return 'cpu', None
+    if hasattr(device, 'device_type'):  # an MXNet context
+        return device.device_type.replace('cpu_pinned', 'cpu'), device.device_id
+    if hasattr(device, 'type'):  # a torch.device
+        return device.type, device.index
+    if isinstance(device, str):
+        name = device.strip().lower().replace('(', ':').rstrip(')')
+        kind, _, index = name.partition(':')
+        return kind, int(index) if index else None
+    raise TypeError(f'pass one device (e.g. torch.device, mx.gpu(0) or '
+                    f"'cuda:0'), not {type(device).__name__}")
+
+def available_memory(device=None):
+    """Free memory in bytes: the machine's available RAM for None or a CPU
+    device, otherwise the free memory of the given GPU.
+
+    Defined in :numref:`sec_bert`.
+    """
+    kind, index = _device_kind_and_index(device)
+    if kind == 'cpu':
+        import psutil
+        return psutil.virtual_memory().available
+    if kind == 'cuda':
+        import torch
+        return torch.cuda.mem_get_info(index)[0]
+    if kind == 'gpu':
+        import mxnet
+        return mxnet.context.gpu_memory_info(index or 0)[0]
+    raise ValueError(f'unknown device {device!r}: use a CPU or a GPU device')
+
+def check_bert_fits(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
+                    num_layers, batch_size, max_len, num_mlm_preds=None,
+                    bytes_per_value=4, device=None):
+    """Raise MemoryError before training if one BERT training step would not
+    fit into the free memory of `device`; otherwise return the estimate.
+
+    Defined in :numref:`sec_bert`.
+    """
+    estimate = estimate_bert_memory(
+        vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers,
+        batch_size, max_len, num_mlm_preds, bytes_per_value)
+    available = available_memory(device)
+    if estimate.total <= available:
+        return estimate
+    largest = estimate.dominant
+    fixed = (estimate['parameters'] + estimate['gradients']
+             + estimate['adam_states'])
+    if fixed >= available:
+        advice = (f'the parameters, gradients and Adam states alone need '
+                  f'{format_bytes(fixed)}: reduce num_layers, num_hiddens or '
+                  f'vocab_size, or use a device with more memory')
+    else:
+        advice = {
+            'attention_scores': 'it grows with max_len**2, so reduce max_len '
+                                'first, then batch_size',
+            'layer_activations': 'it grows with batch_size * max_len, so '
+                                 'reduce batch_size or max_len',
+            'mlm_outputs': 'it grows with batch_size * max_len * vocab_size, '
+                           'so reduce batch_size (or the vocabulary)'}.get(
+            largest, 'reduce num_layers, num_hiddens or vocab_size')
+        # Activations grow linearly with the batch size
+        max_batch_size = int((available - fixed)
+                             // (estimate.activations / batch_size))
+        if max_batch_size >= 1:
+            advice += (f'; batch_size <= {max_batch_size} would fit at '
+                       f'max_len={max_len}')
+    raise MemoryError(
+        f'one BERT training step needs about {format_bytes(estimate.total)} '
+        f'but only {format_bytes(available)} is free on '
+        f'{device if device is not None else "this machine (CPU)"}. '
+        f'The largest term is {largest} ({format_bytes(estimate[largest])}, '
+        f'{estimate[largest] / estimate.total:.0%}): {advice}.')
+
+
+# Defined in :numref:`sec_bert-dataset`.
+import contextlib
+import gc
+import pathlib
+
+import numpy as onp
+
+from d2l_extras.wikitext2 import wikitext2_dir
+
+
+def _read_wiki(data_dir):
+    """Return the paragraphs of `wiki.train.tokens` in `data_dir`.
+
+    Every paragraph is a list of at least two lowercase sentence strings.
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    file_name = pathlib.Path(data_dir) / 'wiki.train.tokens'
+    if not file_name.is_file():
+        raise FileNotFoundError(
+            f'{file_name} がありません (no such file). WikiText-2 の '
+            'wiki.train.tokens をこのディレクトリに置くか、それを含む'
+            'ディレクトリを環境変数 D2L_WIKITEXT2_DIR に指定してください '
+            '(put wiki.train.tokens there, or point D2L_WIKITEXT2_DIR at a '
+            'directory that holds it).')
+    paragraphs = []
+    with open(file_name, encoding='utf-8') as f:
+        for line in f:
+            # ' . ' ends a sentence; empty pieces (e.g. after the last
+            # period) are dropped
+            sentences = [sentence.strip()
+                         for sentence in line.lower().split(' . ')
+                         if sentence.strip()]
+            # Next sentence prediction needs at least two sentences
+            if len(sentences) >= 2:
+                paragraphs.append(sentences)
+    return paragraphs
+
+
+def _get_nsp_examples(paragraphs, max_len, rng):
+    """Make (tokens, segments, is_next) examples for next sentence prediction.
+
+    `paragraphs` is a list of paragraphs; a paragraph is a list of sentences;
+    a sentence is a list of tokens.
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    all_sentences = [sentence for paragraph in paragraphs
+                     for sentence in paragraph]
+    # Every pair of consecutive sentences of a paragraph
+    pairs = [(sentence_a, next_sentence) for paragraph in paragraphs
+             for sentence_a, next_sentence in zip(paragraph, paragraph[1:])]
+    # All random numbers at once: one NumPy call instead of one per pair
+    all_is_next = (rng.random(len(pairs)) < 0.5).tolist()
+    random_picks = rng.integers(len(all_sentences), size=len(pairs)).tolist()
+    examples = []
+    for (sentence_a, next_sentence), is_next, pick in zip(
+            pairs, all_is_next, random_picks):
+        # The true next sentence, or one drawn uniformly from the corpus
+        sentence_b = next_sentence if is_next else all_sentences[pick]
+        # 1 '<cls>' token and 2 '<sep>' tokens are added
+        if len(sentence_a) + len(sentence_b) + 3 > max_len:
+            continue
+        tokens, segments = d2l.get_tokens_and_segments(sentence_a, sentence_b)
+        examples.append((tokens, segments, is_next))
+    return examples
+
+
+def _pad_bert_inputs(examples, max_len, vocab):
+    """Stack NSP examples into NumPy arrays padded with '<pad>' to max_len.
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    lengths = onp.array([len(tokens) for tokens, _, _ in examples])
+    # is_token[i, j]: position j of example i holds a token, not padding
+    is_token = onp.arange(max_len) < lengths[:, None]
+    all_tokens = [token for tokens, _, _ in examples for token in tokens]
+    all_segments = [s for _, segments, _ in examples for s in segments]
+    token_ids = onp.full(is_token.shape, vocab['<pad>'], dtype=onp.int64)
+    # A plain dict lookup per token; vocab[all_tokens] would make a method
+    # call per token and take several times longer
+    token_to_idx, unk = vocab.token_to_idx, vocab.unk
+    token_ids[is_token] = [token_to_idx.get(token, unk)  # fills row by row
+                           for token in all_tokens]
+    segments = onp.zeros(is_token.shape, dtype=onp.int64)
+    segments[is_token] = all_segments
+    valid_lens = lengths.astype(onp.float32)
+    nsp_labels = onp.array([is_next for _, _, is_next in examples],
+                           dtype=onp.int64)
+    return token_ids, segments, valid_lens, nsp_labels
+
+
+def _mask_tokens(token_ids, vocab, rng):
+    """Choose the masked language modeling predictions of all examples.
+
+    Returns (mlm_input_ids, pred_positions, mlm_weights, mlm_labels).
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    num_examples, max_len = token_ids.shape
+    max_num_preds = round(max_len * 0.15)
+    special_tokens = ['<pad>', '<mask>', '<cls>', '<sep>']
+    is_candidate = ~onp.isin(token_ids, vocab[special_tokens])
+    # 15% of the non-special tokens of each example, at least one
+    num_preds = onp.maximum(
+        1, onp.round(0.15 * is_candidate.sum(axis=1))).astype(onp.int64)
+    # The num_preds smallest random keys of a row mark its prediction
+    # positions; key 2 (larger than any random key) excludes special tokens
+    keys = onp.where(is_candidate, rng.random(token_ids.shape), 2.0)
+    kth_smallest_key = onp.sort(keys, axis=1)[onp.arange(num_examples),
+                                              num_preds - 1]
+    # Row and column of every prediction, row by row (columns ascending)
+    rows, cols = onp.nonzero(keys <= kth_smallest_key[:, None])
+    # The first num_preds slots of each row are real, the rest padding
+    is_real_slot = onp.arange(max_num_preds) < num_preds[:, None]
+    mlm_weights = is_real_slot.astype(onp.float32)
+    pred_positions = onp.zeros(is_real_slot.shape, dtype=onp.int64)
+    pred_positions[is_real_slot] = cols
+    mlm_labels = onp.full(is_real_slot.shape, vocab['<pad>'], dtype=onp.int64)
+    mlm_labels[is_real_slot] = token_ids[rows, cols]
+    # 80%: '<mask>', 10%: a random non-special token, 10%: unchanged
+    mlm_input_ids = token_ids.copy()
+    choice = rng.random(len(rows))
+    use_mask, use_random = choice < 0.8, (choice >= 0.8) & (choice < 0.9)
+    mlm_input_ids[rows[use_mask], cols[use_mask]] = vocab['<mask>']
+    ordinary_ids = [idx for idx, token in enumerate(vocab.idx_to_token)
+                    if token not in special_tokens]
+    mlm_input_ids[rows[use_random], cols[use_random]] = rng.choice(
+        ordinary_ids, use_random.sum())
+    return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
+
+
+def _make_pretraining_arrays(paragraphs, max_len, seed=None):
+    """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    if max_len < 5:
+        raise ValueError(f'max_len={max_len} is too small: a sentence pair '
+                         'needs at least 5 tokens (<cls> a <sep> b <sep>)')
+    rng = onp.random.default_rng(seed)
+    # Each sentence becomes a list of tokens
+    paragraphs = [d2l.tokenize(paragraph, token='word')
+                  for paragraph in paragraphs]
+    sentences = [sentence for paragraph in paragraphs
+                 for sentence in paragraph]
+    vocab = d2l.Vocab(sentences, min_freq=5, reserved_tokens=[
+        '<pad>', '<mask>', '<cls>', '<sep>'])
+    examples = _get_nsp_examples(paragraphs, max_len, rng)
+    token_ids, segments, valid_lens, nsp_labels = _pad_bert_inputs(
+        examples, max_len, vocab)
+    mlm_input_ids, pred_positions, mlm_weights, mlm_labels = _mask_tokens(
+        token_ids, vocab, rng)
+    return vocab, (mlm_input_ids, segments, valid_lens, pred_positions,
+                   mlm_weights, mlm_labels, nsp_labels)
+
+
+class _WikiTextDataset(torch.utils.data.Dataset):
+    """Pretraining examples for masked language modeling and NSP.
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    def __init__(self, paragraphs, max_len, seed=None):
+        self.vocab, arrays = _make_pretraining_arrays(paragraphs, max_len,
+                                                      seed)
+        # One conversion per array, sharing memory with NumPy
+        self.tensors = [torch.from_numpy(a) for a in arrays]
+
+    def __getitem__(self, idx):
+        if isinstance(idx, int):  # One example
+            return tuple(tensor[idx] for tensor in self.tensors)
+        # A list of indices (a whole minibatch): gather the rows at once
+        idx = torch.as_tensor(idx)
+        return tuple(tensor.index_select(0, idx) for tensor in self.tensors)
+
+    def __len__(self):
+        return len(self.tensors[0])
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause Python's cyclic garbage collector inside a `with` block.
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def load_data_wiki(batch_size, max_len, seed=None):
+    """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
+
+    Defined in :numref:`sec_bert-dataset`.
+    """
+    data_dir = d2l.wikitext2_dir()
+    # Many small lists but no reference cycles: see _gc_paused
+    with _gc_paused():
+        train_set = _WikiTextDataset(_read_wiki(data_dir), max_len, seed)
+    # The sampler yields the shuffled indices of a whole minibatch at once
+    sampler = torch.utils.data.BatchSampler(
+        torch.utils.data.RandomSampler(train_set), batch_size,
+        drop_last=False)
+    # batch_size=None: each list of indices goes to train_set[...] as is
+    train_iter = torch.utils.data.DataLoader(train_set, sampler=sampler,
+                                             batch_size=None, num_workers=0)
+    return train_iter, train_set.vocab
+
+
+def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
+                         segments_X, valid_lens_x,
+                         pred_positions_X, mlm_weights_X,
+                         mlm_Y, nsp_y):
+    """Defined in :numref:`sec_bert-pretraining`."""
+    # Forward pass
+    _, mlm_Y_hat, nsp_Y_hat = net(tokens_X, segments_X,
+                                  valid_lens_x.reshape(-1),
+                                  pred_positions_X)
+    # Compute masked language model loss: one loss per prediction position
+    # (`loss` has reduction='none'), weighted so that padded positions count 0
+    mlm_l = loss(mlm_Y_hat.reshape(-1, vocab_size), mlm_Y.reshape(-1)) *\
+    mlm_weights_X.reshape(-1)
+    mlm_l = mlm_l.sum() / (mlm_weights_X.sum() + 1e-8)
+    # Compute next sentence prediction loss
+    nsp_l = loss(nsp_Y_hat, nsp_y).mean()
+    l = mlm_l + nsp_l
+    return mlm_l, nsp_l, l
