@@ -14,13 +14,16 @@ Code cells cannot simply be written inside a ``{tab-item}``: MyST-NB drops neste
 The module also holds:
 
 * a Japanese search splitter (``JapaneseCodeSplitter``) for ``html_search_options``;
-* a ``source-read`` hook that ends every page with citations with its own bibliography.
+* a ``source-read`` hook that ends every page with citations with its own bibliography;
+* static files (``booktools/static``): the favicon and ``book-ja.js``, which completes the
+  Japanese UI strings of the search page.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -164,18 +167,34 @@ def add_bibliography(app: Sphinx, docname: str, source: list[str]) -> None:
     text = source[0]
     if not _CITE_ROLE.search(text) or "{bibliography}" in text:
         return
-    if app.env.doc2path(docname).endswith(".ipynb"):
+    if str(app.env.doc2path(docname)).endswith(".ipynb"):
         notebook = json.loads(text)
-        notebook["cells"].append(
-            {"cell_type": "markdown", "metadata": {}, "source": BIBLIOGRAPHY_MARKDOWN}
-        )
+        cell = {"cell_type": "markdown", "metadata": {}, "source": BIBLIOGRAPHY_MARKDOWN}
+        if (notebook.get("nbformat"), notebook.get("nbformat_minor", 0)) >= (4, 5):
+            cell["id"] = "bibliography"  # cell ids exist since nbformat 4.5
+        notebook["cells"].append(cell)
         source[0] = json.dumps(notebook, ensure_ascii=False)
     else:
         source[0] = text.rstrip("\n") + "\n\n" + BIBLIOGRAPHY_MARKDOWN
+
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def use_book_assets(app: Sphinx, config: Any) -> None:
+    """Serve booktools/static, and use its favicon (else the browser asks for a missing
+    /favicon.ico). Absolute paths, so a copy of the book's sources (the students' build)
+    finds them too."""
+    config.html_static_path.append(str(STATIC_DIR))
+    if not config.html_favicon:
+        config.html_favicon = str(STATIC_DIR / "favicon.svg")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_design")
     app.add_transform(FrameworkTabs)
     app.connect("source-read", add_bibliography)
+    app.connect("config-inited", use_book_assets)
+    # after translations.js, whose catalog it completes
+    app.add_js_file("book-ja.js", priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
