@@ -40,7 +40,8 @@ book: notebooks
 
 book-student: notebooks
 	$(PY) -m booktools student _build/student-src
-	$(VENV)/bin/jupyter-book build _build/student-src --path-output _build/student $(BUILD_OPTS)
+	$(VENV)/bin/jupyter-book build _build/student-src $(BUILD_OPTS)
+	rm -rf _build/student && mkdir -p _build/student && mv _build/student-src/_build/html _build/student/html
 
 check: $(STAMP)
 	$(PY) -m booktools check
@@ -53,7 +54,7 @@ browser-deps:
 
 test: book book-student browser-deps
 	$(PY) -m pytest tests chapters/mxnet chapters/pytorch --nbval-lax --nbval-current-env \
-	  --sanitize-with tests/nbval_sanitize.cfg
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: $(STAMP) $(OFFLINE_DATA)/wiki.train.tokens
 	$(PY) -m booktools.bench
