@@ -50,7 +50,7 @@ browser-deps:
 	@command -v chromium >/dev/null && fc-list | grep -qi 'Noto Sans CJK' || { \
 	  echo "installing chromium and fonts-noto-cjk for the browser test"; \
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get update -qq && \
-	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get install -y -qq chromium fonts-noto-cjk; }
+	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
 test: book book-student browser-deps
 	$(PY) -m pytest tests chapters/mxnet chapters/pytorch --nbval-lax --nbval-current-env \
