@@ -51,11 +51,24 @@ def read_notebook(path):
     return nbformat.read(path, as_version=4)
 
 
-def write_notebook(nb, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = nbformat.writes(nb) + '\n'
-    if not path.exists() or path.read_text(encoding='utf-8') != text:
+def notebook_text(nb):
+    """A notebook as it is stored on disk."""
+    return nbformat.writes(nb) + '\n'
+
+
+def is_current(path, text):
+    return path.exists() and path.read_text(encoding='utf-8') == text
+
+
+def write_if_changed(path, text):
+    """Write ``text`` unless the file already holds it (keeps timestamps for make)."""
+    if not is_current(path, text):
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding='utf-8')
+
+
+def write_notebook(nb, path):
+    write_if_changed(path, notebook_text(nb))
 
 
 def load_chapters(root=ROOT):
@@ -118,18 +131,14 @@ def sync(root=ROOT):
     stale = []
     for (name, fw), nb in expected_framework_notebooks(chapters).items():
         path = notebook_path(name, fw, root)
-        if path.exists() and notebooks.skeleton(read_notebook(path)) == notebooks.skeleton(nb):
-            continue
-        write_notebook(nb, path)
-        stale.append(path)
+        current = read_notebook(path) if path.exists() else None
+        if current is None or notebooks.skeleton(current) != notebooks.skeleton(nb):
+            write_notebook(nb, path)
+            stale.append(path)
+        elif not is_executed(current):
+            stale.append(path)
     for fw, text in expected_library(chapters).items():
-        path = library_path(fw, root)
-        if not path.exists() or path.read_text(encoding='utf-8') != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding='utf-8')
-    stale += [p for (name, fw) in expected_framework_notebooks(chapters)
-              if not is_executed(read_notebook(p := notebook_path(name, fw, root)))
-              and p not in stale]
+        write_if_changed(library_path(fw, root), text)
     if not stale:
         write_tabbed(chapters, root)
     return stale
@@ -150,20 +159,21 @@ def out_of_sync(root=ROOT):
     problems = []
     for (name, fw), nb in expected_framework_notebooks(chapters).items():
         path = notebook_path(name, fw, root)
-        if not path.exists():
+        current = read_notebook(path) if path.exists() else None
+        if current is None:
             problems.append(f'{path} is missing')
-        elif notebooks.skeleton(read_notebook(path)) != notebooks.skeleton(nb):
+        elif notebooks.skeleton(current) != notebooks.skeleton(nb):
             problems.append(f'{path} does not match chapters/{name}.md')
-        elif not is_executed(read_notebook(path)):
+        elif not is_executed(current):
             problems.append(f'{path} has code cells that were never executed')
     for fw, text in expected_library(chapters).items():
         path = library_path(fw, root)
-        if not path.exists() or path.read_text(encoding='utf-8') != text:
+        if not is_current(path, text):
             problems.append(f'{path} does not match the #@save blocks of the chapters')
     if not problems:
         for name, nb in assemble_tabbed(chapters, root).items():
             path = tabbed_path(name, root)
-            if not path.exists() or path.read_text(encoding='utf-8') != nbformat.writes(nb) + '\n':
+            if not is_current(path, notebook_text(nb)):
                 problems.append(f'{path} does not match its executed notebooks')
     return problems
 
