@@ -15,7 +15,7 @@ import time
 from . import book
 from .source import FRAMEWORKS
 
-SHARED_DATA = book.ROOT.parent / 'shared' / 'data' / 'wikitext-2'
+SHARED_DATA = book.SHARED_DIR / 'data' / 'wikitext-2'
 OFFLINE_DIR = book.ROOT / '_build' / 'wikitext-2-offline'
 
 
@@ -66,8 +66,8 @@ def main(argv=None):
                  for fw in (args.framework or FRAMEWORKS)]
         if args.stale:
             paths = [p for p in paths if p in stale]
-        os.environ.setdefault('D2L_WIKITEXT2_DIR',
-                              str(book.offline_corpus(OFFLINE_DIR, SHARED_DATA)))
+        if 'D2L_WIKITEXT2_DIR' not in os.environ:
+            os.environ['D2L_WIKITEXT2_DIR'] = str(book.offline_corpus(OFFLINE_DIR, SHARED_DATA))
         _execute(paths)
         if not book.sync():
             print('tabbed pages updated')

@@ -39,8 +39,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from . import book
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / 'shared'
+SHARED_DIR = book.SHARED_DIR
 BENCH_DIR = REPO_ROOT / '_build' / 'bench'
 REFERENCE_DIR = REPO_ROOT / '_build' / 'reference'
 REFERENCE_VERSION = '0.17.6'
@@ -749,6 +751,8 @@ def parse_args(argv):
                              'works with --only ours too')
     parser.add_argument('--no-gpu', action='store_true',
                         help='skip the GPU runs even if a GPU is present')
+    parser.add_argument('--gpu-only', action='store_true',
+                        help='skip the CPU runs (needs a GPU)')
     parser.add_argument('--cell-timeout', type=int, default=3600,
                         help='seconds one notebook cell may run (default 3600)')
     args = parser.parse_args(argv)
@@ -761,6 +765,8 @@ def parse_args(argv):
         args.steps = QUICK_STEPS if args.quick else DEFAULT_STEPS
     if args.steps < 1:
         parser.error('--steps must be at least 1')
+    if args.gpu_only and args.no_gpu:
+        parser.error('--gpu-only and --no-gpu exclude each other')
     return args
 
 
@@ -777,7 +783,9 @@ def main(argv=None):
     run_ours_side = args.only in ('both', 'ours')
     site = ensure_reference_library() if run_reference_side and not args.reuse_reference else None
 
-    devices = ['cpu']
+    if args.gpu_only and not info['gpu']:
+        raise SystemExit('bench: --gpu-only, but torch sees no GPU on this machine')
+    devices = [] if args.gpu_only else ['cpu']
     if info['gpu'] and not args.no_gpu:
         devices.append('cuda')
     results = {}

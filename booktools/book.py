@@ -14,6 +14,9 @@ from . import library, notebooks, source
 from .source import FRAMEWORKS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The shared, read-only inputs (spec, WikiText-2 splits): ../shared unless BOOK_SHARED_DIR says
+# otherwise (a machine that gets only the repository, such as a lent GPU machine)
+SHARED_DIR = pathlib.Path(os.environ.get('BOOK_SHARED_DIR', ROOT.parent / 'shared'))
 CHAPTERS = ROOT / 'chapters'
 EXTRAS = ROOT / 'd2l_extras'
 TABBED = 'tabbed'

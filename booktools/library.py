@@ -16,7 +16,11 @@ import os
 import random
 import sys
 
-from d2l.mxnet import *  # noqa: F403 -- d2l 1.0.3's general utilities (Timer, Vocab, ...)
+import psutil
+
+# MXNet fixes its number of OpenMP threads when it is imported (see sec_bert)
+os.environ.setdefault('OMP_NUM_THREADS', str(psutil.cpu_count(logical=False) or 1))
+from d2l.mxnet import *  # noqa: E402,F403 -- d2l 1.0.3's general utilities (Timer, ...)
 from mxnet import autograd, gluon, init, np, npx
 from mxnet.gluon import nn
 

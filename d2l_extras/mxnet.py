@@ -9,7 +9,11 @@ import os
 import random
 import sys
 
-from d2l.mxnet import *  # noqa: F403 -- d2l 1.0.3's general utilities (Timer, Vocab, ...)
+import psutil
+
+# MXNet fixes its number of OpenMP threads when it is imported (see sec_bert)
+os.environ.setdefault('OMP_NUM_THREADS', str(psutil.cpu_count(logical=False) or 1))
+from d2l.mxnet import *  # noqa: E402,F403 -- d2l 1.0.3's general utilities (Timer, ...)
 from mxnet import autograd, gluon, init, np, npx
 from mxnet.gluon import nn
 
@@ -285,6 +289,8 @@ class BERTModel(nn.Block):
                                in_units=num_hiddens)
         self.mlm = MaskLM(vocab_size, num_hiddens)
         self.nsp = NextSentencePred(num_hiddens)
+        # Run every HybridBlock inside as one computation graph (see the text)
+        self.hybridize()
 
     def forward(self, tokens, segments, valid_lens=None, pred_positions=None):
         encoded_X = self.encoder(tokens, segments, valid_lens)

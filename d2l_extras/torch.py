@@ -53,33 +53,34 @@ def get_tokens_and_segments(tokens_a, tokens_b=None):
 
 
 def packing_indices(tokens, valid_lens):
-    """Indices that move the valid tokens of a padded batch into one matrix
-    (`pack_index`) and back (`unpack_index`, -1 at padding positions).
+    """Row numbers of the valid tokens when the batch is seen as one matrix
+    of batch_size * num_steps rows (`pack_index`), and the mask of the valid
+    positions (`is_valid`, of shape (batch_size, num_steps)).
 
     Defined in :numref:`sec_bert`.
     """
     steps = torch.arange(tokens.shape[1], device=tokens.device)
-    is_valid = (steps < valid_lens.reshape(-1, 1)).reshape(-1).long()
-    pack_index = is_valid.nonzero().reshape(-1)
-    unpack_index = is_valid.cumsum(0) * is_valid - 1
-    return pack_index, unpack_index.reshape(tokens.shape)
+    is_valid = steps < valid_lens.reshape(-1, 1)
+    pack_index = is_valid.reshape(-1).nonzero().reshape(-1)
+    return pack_index, is_valid
 
 def pack_tokens(X, pack_index):
     """(batch_size, num_steps, ...) -> (no. of valid tokens, ...).
 
     Defined in :numref:`sec_bert`.
     """
-    return X.reshape(-1, *X.shape[2:])[pack_index]
+    return X.reshape(-1, *X.shape[2:]).index_select(0, pack_index)
 
-def unpack_tokens(X, unpack_index):
+def unpack_tokens(X, pack_index, is_valid):
     """(no. of valid tokens, num_features) -> (batch_size, num_steps,
     num_features), with zeros at the padding positions.
 
     Defined in :numref:`sec_bert`.
     """
-    X = torch.cat([X, X.new_zeros(1, X.shape[-1])])
-    # Index -1 picks the zero row appended above
-    return X[unpack_index]
+    rows = X.new_zeros(is_valid.numel(), X.shape[-1])
+    # Each row is written at most once, also in the backward pass
+    rows = rows.index_copy(0, pack_index, X)
+    return rows.reshape(*is_valid.shape, X.shape[-1])
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -106,12 +107,14 @@ class MultiHeadSelfAttention(nn.Module):
         X = X.reshape(X.shape[0], X.shape[1], self.num_heads, -1)
         return X.transpose(1, 2)
 
-    def forward(self, X, attn_mask, pack_index, unpack_index):
+    def forward(self, X, pack_index, is_valid):
         # Shape of `X`: (no. of valid tokens, `num_hiddens`); shape of
-        # `attn_mask`: (batch_size, 1, 1, num_steps), True for valid keys
+        # `is_valid`: (batch_size, num_steps)
         queries, keys, values = [
-            self.split_heads(unpack_tokens(W(X), unpack_index))
+            self.split_heads(unpack_tokens(W(X), pack_index, is_valid))
             for W in (self.W_q, self.W_k, self.W_v)]
+        # Every query attends to the valid keys of its sequence only
+        attn_mask = is_valid.reshape(is_valid.shape[0], 1, 1, -1)
         output = nn.functional.scaled_dot_product_attention(
             queries, keys, values, attn_mask=attn_mask)
         output = output.transpose(1, 2)  # (batch_size, num_steps, heads, d)
@@ -161,9 +164,8 @@ class EncoderBlock(nn.Module):
         self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
         self.addnorm2 = AddNorm(norm_shape, dropout)
 
-    def forward(self, X, attn_mask, pack_index, unpack_index):
-        Y = self.addnorm1(X, self.attention(X, attn_mask, pack_index,
-                                            unpack_index))
+    def forward(self, X, pack_index, is_valid):
+        Y = self.addnorm1(X, self.attention(X, pack_index, is_valid))
         return self.addnorm2(Y, self.ffn(Y))
 
 
@@ -245,7 +247,7 @@ class BERTEncoder(nn.Module):
     def forward(self, tokens, segments, valid_lens=None):
         valid_lens = check_bert_inputs(tokens, segments, valid_lens,
                                        self.max_len)
-        pack_index, unpack_index = packing_indices(tokens, valid_lens)
+        pack_index, is_valid = packing_indices(tokens, valid_lens)
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         # Embed the valid tokens only: each of shape (no. of valid tokens,)
         tokens, segments, positions = [
@@ -253,10 +255,9 @@ class BERTEncoder(nn.Module):
             for ids in (tokens, segments, positions.expand_as(tokens))]
         X = (self.token_embedding(tokens) + self.segment_embedding(segments)
              + self.pos_embedding[0, positions])
-        attn_mask = (unpack_index >= 0).reshape(-1, 1, 1, unpack_index.shape[1])
         for blk in self.blks:
-            X = blk(X, attn_mask, pack_index, unpack_index)
-        return unpack_tokens(X, unpack_index)
+            X = blk(X, pack_index, is_valid)
+        return unpack_tokens(X, pack_index, is_valid)
 
 
 class MaskLM(nn.Module):

@@ -106,13 +106,23 @@ def test_torch_packing_roundtrip():
     expected_packed = onp.concatenate([features[i, :n] for i, n in enumerate(valid)])
     mask = onp.arange(4) < valid[:, None]
 
-    pack_index, unpack_index = d2l_torch.packing_indices(torch.tensor(tokens),
-                                                         torch.tensor(valid))
+    pack_index, is_valid = d2l_torch.packing_indices(torch.tensor(tokens),
+                                                     torch.tensor(valid))
     packed = d2l_torch.pack_tokens(torch.tensor(features), pack_index)
     onp.testing.assert_array_equal(packed.numpy(), expected_packed)
-    onp.testing.assert_array_equal(unpack_index.numpy() >= 0, mask)
-    unpacked = d2l_torch.unpack_tokens(packed, unpack_index).numpy()
+    onp.testing.assert_array_equal(is_valid.numpy(), mask)
+    unpacked = d2l_torch.unpack_tokens(packed, pack_index, is_valid).numpy()
     onp.testing.assert_array_equal(unpacked, features * mask[..., None])
+
+
+def test_torch_unpack_gradient_reaches_valid_rows_only():
+    """Backward of unpack_tokens: each packed row gets the gradient of its own position."""
+    valid = torch.tensor([3, 1])
+    pack_index, is_valid = d2l_torch.packing_indices(torch.zeros(2, 3), valid)
+    packed = torch.zeros(4, 2, requires_grad=True)
+    weights = torch.arange(12.0).reshape(2, 3, 2)
+    (d2l_torch.unpack_tokens(packed, pack_index, is_valid) * weights).sum().backward()
+    onp.testing.assert_array_equal(packed.grad.numpy(), weights[is_valid].numpy())
 
 
 # ------------------------------------------------------------------ output shapes
@@ -135,9 +145,8 @@ def test_torch_shapes():
 
 @pytest.mark.parametrize('hybridize', [False, True])
 def test_mxnet_shapes(hybridize):
-    net = mxnet_bert()
-    if hybridize:
-        net.hybridize()
+    net = mxnet_bert()  # BERTModel hybridizes itself
+    net.hybridize(active=hybridize)
     tokens, segments, valid_lens, pred_positions = to_mxnet(batch())
     encoded, mlm, nsp = net(tokens, segments, valid_lens, pred_positions)
     assert encoded.shape == (3, 10, HIDDENS)
@@ -184,11 +193,10 @@ def test_torch_attention_matches_naive_masked_softmax():
     tokens = torch.zeros(3, 10, dtype=torch.long)
     valid_lens = torch.tensor([10, 4, 7])
     X = torch.randn(3, 10, HIDDENS)
-    pack_index, unpack_index = d2l_torch.packing_indices(tokens, valid_lens)
-    mask = (unpack_index >= 0).reshape(3, 1, 1, 10)
-    packed_out = attention(d2l_torch.pack_tokens(X, pack_index), mask, pack_index,
-                           unpack_index)
-    out = d2l_torch.unpack_tokens(packed_out, unpack_index)
+    pack_index, is_valid = d2l_torch.packing_indices(tokens, valid_lens)
+    mask = is_valid.reshape(3, 1, 1, 10)
+    packed_out = attention(d2l_torch.pack_tokens(X, pack_index), pack_index, is_valid)
+    out = d2l_torch.unpack_tokens(packed_out, pack_index, is_valid)
 
     def heads(Y):
         return Y.reshape(3, 10, HEADS, -1).transpose(1, 2)
@@ -201,13 +209,13 @@ def test_torch_attention_matches_naive_masked_softmax():
 
 
 def test_mxnet_hybridized_equals_imperative():
-    net = mxnet_bert()
+    net = mxnet_bert()  # BERTModel hybridizes itself
     inputs = to_mxnet(batch())
-    before = [as_numpy(y) for y in net(*inputs)]
-    net.hybridize()
-    after = [as_numpy(y) for y in net(*inputs)]
-    for b, a in zip(before, after):
-        onp.testing.assert_allclose(b, a, atol=1e-5)
+    as_graph = [as_numpy(y) for y in net(*inputs)]
+    net.hybridize(active=False)
+    one_by_one = [as_numpy(y) for y in net(*inputs)]
+    for g, o in zip(as_graph, one_by_one):
+        onp.testing.assert_allclose(g, o, atol=1e-5)
 
 
 # ------------------------------------------------------------------ learning signal
@@ -307,3 +315,32 @@ def test_heads_must_divide_hiddens(framework):
             d2l_torch.MultiHeadSelfAttention(HIDDENS, 3)
         else:
             d2l_mx.MultiHeadSelfAttention(HIDDENS, 3)
+
+
+# ------------------------------------------------------------------ CPU threads
+
+THREADS_AFTER_IMPORT = '''
+import os
+from d2l_extras import mxnet
+print(os.environ['OMP_NUM_THREADS'])
+'''
+
+
+@pytest.mark.parametrize('preset', [None, '1'], ids=['unset', 'set-by-user'])
+def test_mxnet_threads_default_to_physical_cores_unless_set(preset):
+    """MXNet reads OMP_NUM_THREADS once, at import: d2l_extras sets it first, if unset."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    import psutil
+    env = {key: value for key, value in os.environ.items() if key != 'OMP_NUM_THREADS'}
+    if preset is not None:
+        env['OMP_NUM_THREADS'] = preset
+    env['PYTHONPATH'] = str(pathlib.Path(__file__).resolve().parent.parent)
+    result = subprocess.run([sys.executable, '-c', THREADS_AFTER_IMPORT], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = preset or str(psutil.cpu_count(logical=False))
+    assert result.stdout.split()[-1] == expected
