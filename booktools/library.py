@@ -19,7 +19,10 @@ import sys
 import psutil
 
 # MXNet fixes its number of OpenMP threads when it is imported (see sec_bert)
-os.environ.setdefault('OMP_NUM_THREADS', str(psutil.cpu_count(logical=False) or 1))
+_usable_cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+                else os.cpu_count())
+os.environ.setdefault('OMP_NUM_THREADS',
+                      str(min(psutil.cpu_count(logical=False) or 1, _usable_cpus)))
 from d2l.mxnet import *  # noqa: E402,F403 -- d2l 1.0.3's general utilities (Timer, ...)
 from mxnet import autograd, gluon, init, np, npx
 from mxnet.gluon import nn

@@ -342,5 +342,5 @@ def test_mxnet_threads_default_to_physical_cores_unless_set(preset):
     result = subprocess.run([sys.executable, '-c', THREADS_AFTER_IMPORT], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    expected = preset or str(psutil.cpu_count(logical=False))
+    expected = preset or str(min(psutil.cpu_count(logical=False), len(os.sched_getaffinity(0))))
     assert result.stdout.split()[-1] == expected
