@@ -3,7 +3,13 @@
 The code under test is what `python -m booktools sync` extracts from the chapter's `#@save`
 blocks into d2l_extras/{mxnet,torch}.py.
 """
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as onp
+import psutil
 import pytest
 
 torch = pytest.importorskip('torch')
@@ -329,12 +335,6 @@ print(os.environ['OMP_NUM_THREADS'])
 @pytest.mark.parametrize('preset', [None, '1'], ids=['unset', 'set-by-user'])
 def test_mxnet_threads_default_to_physical_cores_unless_set(preset):
     """MXNet reads OMP_NUM_THREADS once, at import: d2l_extras sets it first, if unset."""
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
-    import psutil
     env = {key: value for key, value in os.environ.items() if key != 'OMP_NUM_THREADS'}
     if preset is not None:
         env['OMP_NUM_THREADS'] = preset
