@@ -19,6 +19,12 @@ SHARED_DATA = book.SHARED_DIR / 'data' / 'wikitext-2'
 OFFLINE_DIR = book.ROOT / '_build' / 'wikitext-2-offline'
 
 
+def use_offline_corpus():
+    """Point D2L_WIKITEXT2_DIR at the offline corpus, unless it is already set."""
+    if 'D2L_WIKITEXT2_DIR' not in os.environ:
+        os.environ['D2L_WIKITEXT2_DIR'] = str(book.offline_corpus(OFFLINE_DIR, SHARED_DATA))
+
+
 def _execute(paths):
     import nbclient  # only this command needs a kernel
 
@@ -66,8 +72,7 @@ def main(argv=None):
                  for fw in (args.framework or FRAMEWORKS)]
         if args.stale:
             paths = [p for p in paths if p in stale]
-        if 'D2L_WIKITEXT2_DIR' not in os.environ:
-            os.environ['D2L_WIKITEXT2_DIR'] = str(book.offline_corpus(OFFLINE_DIR, SHARED_DATA))
+        use_offline_corpus()
         _execute(paths)
         if not book.sync():
             print('tabbed pages updated')
