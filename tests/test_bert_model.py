@@ -133,9 +133,8 @@ def test_torch_unpack_gradient_reaches_valid_rows_only():
 
 # ------------------------------------------------------------------ output shapes
 
-def test_torch_shapes():
-    net = torch_bert()
-    tokens, segments, valid_lens, pred_positions = to_torch(batch())
+def assert_bert_output_shapes(net, tokens, segments, valid_lens, pred_positions):
+    """Shapes of BERTModel's outputs and of its parts, for the 3-example `batch()`."""
     encoded, mlm, nsp = net(tokens, segments, valid_lens, pred_positions)
     assert encoded.shape == (3, 10, HIDDENS)
     assert mlm.shape == (3, 3, VOCAB)
@@ -149,20 +148,16 @@ def test_torch_shapes():
     assert encoded.shape == (3, 10, HIDDENS) and mlm is None and nsp.shape == (3, 2)
 
 
+def test_torch_shapes():
+    assert_bert_output_shapes(torch_bert(), *to_torch(batch()))
+
+
 @pytest.mark.parametrize('hybridize', [False, True])
 def test_mxnet_shapes(hybridize):
     net = mxnet_bert()  # BERTModel hybridizes itself
     net.hybridize(active=hybridize)
     tokens, segments, valid_lens, pred_positions = to_mxnet(batch())
-    encoded, mlm, nsp = net(tokens, segments, valid_lens, pred_positions)
-    assert encoded.shape == (3, 10, HIDDENS)
-    assert mlm.shape == (3, 3, VOCAB)
-    assert nsp.shape == (3, 2)
-    assert net.encoder(tokens, segments, valid_lens).shape == (3, 10, HIDDENS)
-    assert net.mlm(encoded, pred_positions).shape == (3, 3, VOCAB)
-    assert net.nsp(encoded[:, 0, :]).shape == (3, 2)
-    encoded, mlm, nsp = net(tokens, segments)
-    assert encoded.shape == (3, 10, HIDDENS) and mlm is None and nsp.shape == (3, 2)
+    assert_bert_output_shapes(net, tokens, segments, valid_lens, pred_positions)
     # The notebook's get_bert_encoding passes float32 ids; shapes may change between calls
     encoded, _, _ = net(tokens[:1, :6].astype('float32'), segments[:1, :6].astype('float32'),
                         np.array([6.0]))
