@@ -3,15 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-OFFLINE_DATA := _build/wikitext-2-offline
-export D2L_WIKITEXT2_DIR ?= $(CURDIR)/$(OFFLINE_DATA)
 BUILD_OPTS := -W -n --keep-going
+PYTEST := $(PY) -m pytest
+UNIT := not notebook and not book and not browser
 
-.PHONY: book book-student notebooks sync check test bench browser-deps clean
+.PHONY: book book-student pages notebooks sync check unit lint test bench browser-deps clean
 
-# A venv that matches requirements.txt; its .pth file puts this directory on sys.path, so
-# notebooks anywhere import d2l_extras and Sphinx finds booktools.
-$(STAMP): requirements.txt
+# A venv with the pinned requirements and this project installed in editable mode.
+$(STAMP): requirements.txt pyproject.toml
 	@PYTHON=$$(for p in python3.11 python3; do \
 	    command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
 	    && { echo $$p; break; }; done); \
@@ -21,21 +20,23 @@ $(STAMP): requirements.txt
 	echo "creating $(VENV) with $$PYTHON"; \
 	[ -x $(PY) ] || $$PYTHON -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -c 'import site; print(site.getsitepackages()[0])' | xargs -I{} sh -c 'echo "$(CURDIR)" > {}/bert-book.pth'
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-$(OFFLINE_DATA)/wiki.train.tokens: | $(STAMP)
-	$(PY) -m booktools offline-data $(OFFLINE_DATA)
-
-# Regenerate notebooks and d2l_extras from chapters/*.md (no execution).
+# Regenerate notebooks and d2l_extras from chapters/*.md (no execution; outputs are kept
+# unless a notebook's code changed).
 sync: $(STAMP)
 	$(PY) -m booktools sync
 
-# Execute the notebooks whose sources changed (all of them with ALL=1) and store outputs.
-notebooks: $(STAMP) $(OFFLINE_DATA)/wiki.train.tokens
+# Execute the notebooks whose code changed (all of them with ALL=1) and store outputs.
+notebooks: $(STAMP)
 	$(PY) -m booktools execute $(if $(ALL),,--stale)
 
-book: notebooks
+# The tabbed book pages (chapters/tabbed/, not committed), from the executed notebooks.
+pages: notebooks
+	$(PY) -m booktools pages
+
+book: pages
 	$(VENV)/bin/jupyter-book build . $(BUILD_OPTS)
 
 book-student: notebooks
@@ -46,18 +47,27 @@ book-student: notebooks
 check: $(STAMP)
 	$(PY) -m booktools check
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Seconds: no notebook execution, no book build, no browser.
+unit: lint
+	$(PYTEST) -m "$(UNIT)" -q
+
 browser-deps:
 	@command -v chromium >/dev/null && fc-list | grep -qi 'Noto Sans CJK' || { \
 	  echo "installing chromium and fonts-noto-cjk for the browser test"; \
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get update -qq && \
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
-test: book book-student browser-deps
-	$(PY) -m pytest tests chapters/mxnet chapters/pytorch --nbval-lax --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Everything: the fast tier first, then the books, the browser and the notebooks.
+test: unit
+	$(MAKE) book book-student browser-deps
+	$(PYTEST) -m "not ($(UNIT))"
 
-bench: $(STAMP) $(OFFLINE_DATA)/wiki.train.tokens
-	$(PY) -m booktools.bench
+bench: $(STAMP)
+	$(PY) -m benchmarks
 
 clean:
-	rm -rf _build
+	rm -rf _build chapters/tabbed

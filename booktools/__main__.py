@@ -1,28 +1,20 @@
 """Command line of the build tooling.
 
-    python -m booktools sync                 # sources -> notebooks + d2l_extras (+ tabbed pages)
+    python -m booktools sync                 # sources -> notebooks + d2l_extras (outputs kept)
     python -m booktools execute [NAME ...]   # run the per-framework notebooks, store outputs
     python -m booktools check                # fail if anything is out of sync with the sources
+    python -m booktools pages                # the tabbed book pages, from the notebooks
     python -m booktools student DIR          # a copy of the book without solutions
-    python -m booktools offline-data DIR     # WikiText-2 valid+test as an offline corpus
+    python -m booktools offline-data [DIR]   # WikiText-2 valid+test as an offline corpus
 """
 import argparse
-import os
 import pathlib
 import sys
 import time
 
-from . import book
-from .source import FRAMEWORKS
-
-SHARED_DATA = book.SHARED_DIR / 'data' / 'wikitext-2'
-OFFLINE_DIR = book.ROOT / '_build' / 'wikitext-2-offline'
-
-
-def use_offline_corpus():
-    """Point D2L_WIKITEXT2_DIR at the offline corpus, unless it is already set."""
-    if 'D2L_WIKITEXT2_DIR' not in os.environ:
-        os.environ['D2L_WIKITEXT2_DIR'] = str(book.offline_corpus(OFFLINE_DIR, SHARED_DATA))
+from . import book, corpus
+from .frameworks import FRAMEWORKS
+from .paths import OFFLINE_CORPUS_DIR, ROOT, notebook_path
 
 
 def _execute(paths):
@@ -31,7 +23,7 @@ def _execute(paths):
     for path in paths:
         nb = book.read_notebook(path)
         start = time.perf_counter()
-        print(f'executing {path.relative_to(book.ROOT)} ...', flush=True)
+        print(f'executing {path.relative_to(ROOT)} ...', flush=True)
         # record_timing=False: timestamps in cell metadata would make every run a change.
         nbclient.NotebookClient(nb, timeout=3600, kernel_name='python3', record_timing=False,
                                 resources={'metadata': {'path': str(path.parent)}}).execute()
@@ -48,18 +40,18 @@ def main(argv=None):
     run.add_argument('--framework', choices=FRAMEWORKS, action='append',
                      help='only this framework (repeatable)')
     run.add_argument('--stale', action='store_true',
-                     help='only notebooks whose sources changed since their last run')
+                     help='only notebooks whose code changed since their last run')
     commands.add_parser('check', help='fail when generated files differ from the sources')
+    commands.add_parser('pages', help='write chapters/tabbed/*.ipynb for the HTML book')
     student = commands.add_parser('student', help='write the solution-free book tree')
     student.add_argument('target', type=pathlib.Path)
     offline = commands.add_parser('offline-data', help='build the offline corpus directory')
-    offline.add_argument('target', type=pathlib.Path, nargs='?', default=OFFLINE_DIR)
+    offline.add_argument('target', type=pathlib.Path, nargs='?', default=OFFLINE_CORPUS_DIR)
     args = parser.parse_args(argv)
 
     if args.command == 'sync':
-        stale = book.sync()
-        for path in stale:
-            print(f'needs executing: {path.relative_to(book.ROOT)}')
+        for path in book.sync():
+            print(f'needs executing: {path.relative_to(ROOT)}')
         return 0
     if args.command == 'execute':
         stale = book.sync()
@@ -68,27 +60,25 @@ def main(argv=None):
         if unknown:
             parser.error(f'unknown chapter(s) {", ".join(sorted(unknown))}; '
                          f'choose from {", ".join(book.chapter_names())}')
-        paths = [book.notebook_path(n, fw) for n in names
-                 for fw in (args.framework or FRAMEWORKS)]
+        paths = [notebook_path(n, fw) for n in names for fw in (args.framework or FRAMEWORKS)]
         if args.stale:
             paths = [p for p in paths if p in stale]
-        use_offline_corpus()
+        corpus.use_offline_corpus()
         _execute(paths)
-        if not book.sync():
-            print('tabbed pages updated')
         return 0
     if args.command == 'check':
         problems = book.out_of_sync()
         for problem in problems:
             print(problem, file=sys.stderr)
-        if problems:
-            print('run `make notebooks` to regenerate and re-execute', file=sys.stderr)
         return 1 if problems else 0
+    if args.command == 'pages':
+        book.write_pages()
+        return 0
     if args.command == 'student':
         print(book.student_tree(args.target))
         return 0
     if args.command == 'offline-data':
-        print(book.offline_corpus(args.target, SHARED_DATA))
+        print(corpus.offline_corpus(args.target))
         return 0
     return 2
 

@@ -2,24 +2,18 @@
 
 chapters/<name>.md  ->  chapters/{mxnet,pytorch}/<name>.ipynb  +  d2l_extras/{mxnet,torch}.py
                     ->  (executed in place)  ->  chapters/tabbed/<name>.ipynb  ->  HTML
+
+:func:`plan` says what the sources produce; ``sync`` applies it and ``check`` reports it.
 """
-import os
-import pathlib
+import dataclasses
 import shutil
 
 import nbformat
 import yaml
 
 from . import library, notebooks, source
-from .source import FRAMEWORKS
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The shared, read-only inputs (spec, WikiText-2 splits): ../shared unless BOOK_SHARED_DIR says
-# otherwise (a machine that gets only the repository, such as a lent GPU machine)
-SHARED_DIR = pathlib.Path(os.environ.get('BOOK_SHARED_DIR', ROOT.parent / 'shared'))
-CHAPTERS = ROOT / 'chapters'
-EXTRAS = ROOT / 'd2l_extras'
-TABBED = 'tabbed'
+from .frameworks import FRAMEWORKS, LIBRARY_MODULES
+from .paths import ROOT, TABBED, chapter_source, notebook_path, tabbed_path
 
 
 def chapter_names(root=ROOT):
@@ -42,14 +36,6 @@ def chapter_names(root=ROOT):
     return names
 
 
-def notebook_path(name, framework, root=ROOT):
-    return root / 'chapters' / framework / f'{name}.ipynb'
-
-
-def tabbed_path(name, root=ROOT):
-    return root / 'chapters' / TABBED / f'{name}.ipynb'
-
-
 def read_notebook(path):
     return nbformat.read(path, as_version=4)
 
@@ -59,13 +45,9 @@ def notebook_text(nb):
     return nbformat.writes(nb) + '\n'
 
 
-def is_current(path, text):
-    return path.exists() and path.read_text(encoding='utf-8') == text
-
-
 def write_if_changed(path, text):
     """Write ``text`` unless the file already holds it (keeps timestamps for make)."""
-    if not is_current(path, text):
+    if not (path.exists() and path.read_text(encoding='utf-8') == text):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding='utf-8')
 
@@ -78,10 +60,9 @@ def load_chapters(root=ROOT):
     """Parse every chapter: {name: (label, items)}, in book order."""
     chapters = {}
     for name in chapter_names(root):
-        path = root / 'chapters' / f'{name}.md'
+        path = chapter_source(name, root)
         items = source.parse(path.read_text(encoding='utf-8'), name=str(path))
-        labels = source.labels(items)
-        chapter_label = next(iter(labels), None)
+        chapter_label = next(iter(source.labels(items)), None)
         if chapter_label is None:
             raise source.SourceError(f'{path}: the title needs a :label: line under it')
         chapters[name] = (chapter_label, items)
@@ -97,18 +78,72 @@ def label_index(chapters):
     return index
 
 
-def expected_framework_notebooks(chapters):
-    index = label_index(chapters)
-    return {(name, fw): notebooks.framework_notebook(items, fw, index)
-            for name, (_, items) in chapters.items() for fw in FRAMEWORKS}
-
-
-def expected_library(chapters):
-    return {fw: library.module_text(fw, list(chapters.values())) for fw in FRAMEWORKS}
-
-
 def library_path(framework, root=ROOT):
-    return root / 'd2l_extras' / f'{library.MODULE_OF_FRAMEWORK[framework]}.py'
+    return root / 'd2l_extras' / f'{LIBRARY_MODULES[framework]}.py'
+
+
+@dataclasses.dataclass
+class Planned:
+    """One generated file: what the sources make of it, and how the file on disk stands.
+
+    ``state`` is 'current' (the file holds ``text``), 'update' (write ``text``; outputs, if
+    any, are kept), 'stale' (its code changed: ``text`` has no outputs and must be
+    executed) or 'unexecuted' (the file holds ``text`` but has code cells never run).
+    """
+    path: object
+    text: str
+    state: str
+
+    def problem(self):
+        rel = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return {'update': f'{rel} does not match its sources (run `make sync`)',
+                'stale': f'{rel}: its code changed, so it must be executed again',
+                'unexecuted': f'{rel} has code cells that were never executed'}.get(self.state)
+
+
+def _planned(path, text, needs_execution=False):
+    on_disk = path.read_text(encoding='utf-8') if path.exists() else None
+    if on_disk != text:
+        return Planned(path, text, 'stale' if needs_execution else 'update')
+    return Planned(path, text, 'unexecuted' if needs_execution else 'current')
+
+
+def plan(root=ROOT, chapters=None):
+    """Every committed generated file with the content its sources give it now.
+
+    A notebook whose code cells (sources, tags, order) are unchanged keeps its outputs,
+    whatever happened to its prose; one whose code changed is planned without outputs.
+    """
+    chapters = chapters or load_chapters(root)
+    index = label_index(chapters)
+    entries = []
+    for name, (_, items) in chapters.items():
+        for fw in FRAMEWORKS:
+            path = notebook_path(name, fw, root)
+            expected = notebooks.framework_notebook(items, fw, index)
+            stored = read_notebook(path) if path.exists() else None
+            kept = notebooks.with_outputs_of(expected, stored)
+            nb = kept or expected
+            entries.append(_planned(path, notebook_text(nb),
+                                    needs_execution=not notebooks.is_executed(nb)))
+    sources = [(f'chapters/{name}.md', label, items) for name, (label, items) in chapters.items()]
+    for fw in FRAMEWORKS:
+        entries.append(_planned(library_path(fw, root), library.module_text(fw, sources)))
+    return entries
+
+
+def sync(root=ROOT):
+    """Write what the plan says; return the notebooks that need executing."""
+    entries = plan(root)
+    for entry in entries:
+        if entry.state in ('update', 'stale'):
+            write_if_changed(entry.path, entry.text)
+    return [e.path for e in entries if e.state in ('stale', 'unexecuted')]
+
+
+def out_of_sync(root=ROOT):
+    """Human-readable reasons why committed files differ from what the sources produce."""
+    return [e.problem() for e in plan(root) if e.state != 'current']
 
 
 def assemble_tabbed(chapters, root=ROOT, student=False, notebook_root=None):
@@ -123,62 +158,11 @@ def assemble_tabbed(chapters, root=ROOT, student=False, notebook_root=None):
     return pages
 
 
-def sync(root=ROOT):
-    """Regenerate notebooks and d2l_extras from the chapter sources.
-
-    A per-framework notebook whose cells already match its source keeps its outputs; one
-    whose source changed is rewritten without outputs and must be executed again.
-    Returns the notebooks that need executing.
-    """
+def write_pages(root=ROOT, student=False, notebook_root=None, target=None):
+    """Write the tabbed book pages (generated for each build, never committed)."""
     chapters = load_chapters(root)
-    stale = []
-    for (name, fw), nb in expected_framework_notebooks(chapters).items():
-        path = notebook_path(name, fw, root)
-        current = read_notebook(path) if path.exists() else None
-        if current is None or notebooks.skeleton(current) != notebooks.skeleton(nb):
-            write_notebook(nb, path)
-            stale.append(path)
-        elif not is_executed(current):
-            stale.append(path)
-    for fw, text in expected_library(chapters).items():
-        write_if_changed(library_path(fw, root), text)
-    if not stale:
-        write_tabbed(chapters, root)
-    return stale
-
-
-def write_tabbed(chapters, root=ROOT):
-    for name, nb in assemble_tabbed(chapters, root).items():
-        write_notebook(nb, tabbed_path(name, root))
-
-
-def is_executed(nb):
-    return all(c.execution_count is not None for c in nb.cells if c.cell_type == 'code')
-
-
-def out_of_sync(root=ROOT):
-    """Human-readable reasons why committed files differ from what the sources produce."""
-    chapters = load_chapters(root)
-    problems = []
-    for (name, fw), nb in expected_framework_notebooks(chapters).items():
-        path = notebook_path(name, fw, root)
-        current = read_notebook(path) if path.exists() else None
-        if current is None:
-            problems.append(f'{path} is missing')
-        elif notebooks.skeleton(current) != notebooks.skeleton(nb):
-            problems.append(f'{path} does not match chapters/{name}.md')
-        elif not is_executed(current):
-            problems.append(f'{path} has code cells that were never executed')
-    for fw, text in expected_library(chapters).items():
-        path = library_path(fw, root)
-        if not is_current(path, text):
-            problems.append(f'{path} does not match the #@save blocks of the chapters')
-    if not problems:
-        for name, nb in assemble_tabbed(chapters, root).items():
-            path = tabbed_path(name, root)
-            if not is_current(path, notebook_text(nb)):
-                problems.append(f'{path} does not match its executed notebooks')
-    return problems
+    for name, nb in assemble_tabbed(chapters, root, student, notebook_root).items():
+        write_notebook(nb, tabbed_path(name, target or root))
 
 
 def student_tree(target, root=ROOT):
@@ -199,32 +183,5 @@ def student_tree(target, root=ROOT):
         for fw in FRAMEWORKS:
             nb = notebooks.student_copy(read_notebook(notebook_path(name, fw, root)))
             write_notebook(nb, notebook_path(name, fw, target))
-    chapters = load_chapters(root)
-    for name, nb in assemble_tabbed(chapters, root, student=True,
-                                    notebook_root=target).items():
-        write_notebook(nb, tabbed_path(name, target))
-    return target
-
-
-def offline_corpus(target, shared_data):
-    """A WikiText-2 directory made of the real validation and test splits.
-
-    It is NOT the official training split: ``wiki.train.tokens`` is the validation and test
-    text concatenated, so that tests and CI run without the internet.
-    """
-    target = pathlib.Path(target)
-    shared_data = pathlib.Path(shared_data)
-    parts = [shared_data / 'wiki.valid.tokens', shared_data / 'wiki.test.tokens']
-    missing = [str(p) for p in parts if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f'offline corpus files missing: {", ".join(missing)}; '
-                                'put ../shared/data/wikitext-2 beside the repository')
-    train = target / 'wiki.train.tokens'
-    if not train.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        tmp = train.with_suffix('.tmp')
-        tmp.write_bytes(b''.join(p.read_bytes() for p in parts))
-        for p in parts:
-            shutil.copy2(p, target / p.name)
-        os.replace(tmp, train)
+    write_pages(root, student=True, notebook_root=target, target=target)
     return target

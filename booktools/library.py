@@ -6,43 +6,7 @@ docstring line naming the section it is defined in; other blocks get a comment s
 """
 import ast
 
-MODULE_OF_FRAMEWORK = {'mxnet': 'mxnet', 'pytorch': 'torch'}
-
-_HEADERS = {
-    'mxnet': '''\
-import collections
-import math
-import os
-import random
-import sys
-
-import psutil
-
-# MXNet fixes its number of OpenMP threads when it is imported (see sec_bert)
-_usable_cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-                else os.cpu_count())
-os.environ.setdefault('OMP_NUM_THREADS',
-                      str(min(psutil.cpu_count(logical=False) or 1, _usable_cpus)))
-from d2l.mxnet import *  # noqa: E402,F403 -- d2l 1.0.3's general utilities (Timer, ...)
-from mxnet import autograd, gluon, init, np, npx
-from mxnet.gluon import nn
-
-npx.set_np()
-''',
-    'pytorch': '''\
-import collections
-import math
-import os
-import random
-import sys
-
-from d2l.torch import *  # noqa: F403 -- d2l 1.0.3's general utilities (Timer, Vocab, ...)
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-''',
-}
+from .frameworks import LIBRARY_MODULES
 
 
 def _with_section_docstrings(code, label):
@@ -83,18 +47,22 @@ def _with_section_docstrings(code, label):
 def module_text(framework, chapters):
     """The d2l_extras module of one framework.
 
-    ``chapters`` is a list of (label, items) in book order.
+    ``chapters`` is a list of (source path, label, items) in book order. The module starts
+    with ``d2l_extras._<module>_preamble`` (hand-written: imports and runtime settings), and
+    each block names the chapter file and line it comes from.
     """
-    module = MODULE_OF_FRAMEWORK[framework]
+    module = LIBRARY_MODULES[framework]
+    sources = ', '.join(path for path, _, _ in chapters)
     parts = [f'''"""The BERT chapters' `#@save` code for {module}, with d2l 1.0.3's utilities.
 
-Generated from chapters/*.md by `python -m booktools sync`: edit the chapters, not this file.
+Generated from {sources} by `python -m booktools sync`: edit the chapters, not this file.
 Use it as `from d2l_extras import {module} as d2l`.
 """
-{_HEADERS[framework]}
-d2l = sys.modules[__name__]
+from d2l_extras._{module}_preamble import *  # noqa: F403 -- imports and runtime settings
+
+d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
 ''']
-    for label, items in chapters:
+    for path, label, items in chapters:
         for item in items:
             if not (item.kind == 'code' and item.save and framework in item.frameworks()):
                 continue
@@ -102,9 +70,10 @@ d2l = sys.modules[__name__]
             code = '\n'.join(line for line in item.text.splitlines()
                              if line.strip() != '#@save').strip('\n')
             tree = ast.parse(code)
+            where = f'# {path}, line {item.line}'
             if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                    for n in tree.body):
-                parts.append(_with_section_docstrings(code, label) + '\n')
+                parts.append(f'{where}\n{_with_section_docstrings(code, label)}\n')
             else:
-                parts.append(f'# Defined in :numref:`{label}`.\n{code}\n')
+                parts.append(f'{where} (:numref:`{label}`)\n{code}\n')
     return '\n\n'.join(parts)

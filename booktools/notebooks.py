@@ -1,17 +1,18 @@
 """Build notebooks from parsed chapter items: one plain notebook per framework (for JupyterLab
-and nbval), and one tabbed notebook per chapter for the HTML book.
+and nbval), and one tabbed page per chapter for the HTML book.
 
-Cells get stable ids from the item they come from, so the tabbed notebook can take each
-code cell's outputs from the executed per-framework notebook.
+Cell ids come from the code cells alone: the k-th code block of a chapter is ``code-k`` in
+every notebook, and prose is numbered after the code block it follows. Inserting or removing
+prose renumbers nothing that outputs belong to, so a prose edit keeps every stored output
+(:func:`with_outputs_of`), and the tabbed page finds each code cell's outputs by id.
 """
 import copy
 
 import nbformat
 
 from . import markup
-from .source import FRAMEWORKS
+from .frameworks import FRAMEWORKS, TAB_METADATA_KEY, TITLES
 
-FRAMEWORK_TITLES = {'mxnet': 'MXNet', 'pytorch': 'PyTorch'}
 KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)',
               'language': 'python'}
 SOLUTION_TAG = 'solution'
@@ -33,8 +34,20 @@ def _region_numbers(items):
     return numbers
 
 
-def _cell_id(index, framework=None):
-    return f'c{index:03d}' + (f'-{framework}' if framework else '')
+class _CellIds:
+    """``code-k`` for the k-th code item; ``md-k-n`` for the n-th prose cell after it."""
+
+    def __init__(self):
+        self.code, self.prose = 0, 0
+
+    def next_code(self):
+        self.code += 1
+        self.prose = 0
+        return f'code-{self.code:03d}'
+
+    def next_prose(self):
+        self.prose += 1
+        return f'md-{self.code:03d}-{self.prose}'
 
 
 def framework_notebook(items, framework, known_labels):
@@ -43,8 +56,10 @@ def framework_notebook(items, framework, known_labels):
     ``known_labels`` maps a label to (notebook file name, title) for cross-references.
     Solution cells carry the tag ``solution`` so a student copy can drop them.
     """
-    cells, numbers, region = [], _region_numbers(items), None
-    for index, item in enumerate(items):
+    cells, numbers, region, ids = [], _region_numbers(items), None, _CellIds()
+    for item in items:
+        # every code item counts, so ids agree between the frameworks' notebooks
+        cell_id = ids.next_code() if item.kind == 'code' else None
         if framework not in item.frameworks():
             continue
         tags = []
@@ -55,16 +70,15 @@ def framework_notebook(items, framework, known_labels):
             if item.region != region:
                 heading = f'**{REGION_TITLES[kind]} {numbers[label]}**'
                 cells.append(nbformat.v4.new_markdown_cell(
-                    heading, id=_cell_id(index, 'region'),
+                    heading, id=ids.next_prose(),
                     metadata={'tags': list(tags)} if tags else {}))
         region = item.region
         if item.kind == 'markdown':
             text = markup.to_notebook_markdown(item.text, known_labels)
-            cell = nbformat.v4.new_markdown_cell(text, id=_cell_id(index))
+            cell = nbformat.v4.new_markdown_cell(text, id=ids.next_prose())
         else:
-            if item.check_output:
-                tags.append('nbval-check-output')
-            cell = nbformat.v4.new_code_cell(item.text, id=_cell_id(index))
+            tags.extend(item.tags)
+            cell = nbformat.v4.new_code_cell(item.text, id=cell_id)
         if tags:
             cell.metadata['tags'] = tags
         cells.append(cell)
@@ -78,13 +92,34 @@ def student_copy(nb):
     return nb
 
 
-def skeleton(nb):
-    """What a notebook's source determines: cells without outputs or execution counts."""
-    cells = []
+def code_signature(nb):
+    """What the stored outputs depend on: the code cells' sources and tags, in order."""
+    return [(cell.source, tuple(cell.metadata.get('tags', ())))
+            for cell in nb.cells if cell.cell_type == 'code']
+
+
+def with_outputs_of(expected, stored):
+    """``expected`` with the outputs of ``stored``, or None when its code differs.
+
+    A prose-only change keeps every output: the stored notebook's code cells are carried,
+    in order, onto the skeleton that the sources give now.
+    """
+    if stored is None or code_signature(stored) != code_signature(expected) \
+            or stored.metadata.get('kernelspec') != expected.metadata.get('kernelspec'):
+        return None
+    nb = copy.deepcopy(expected)
+    if 'language_info' in stored.metadata:  # what the kernel reported when it ran
+        nb.metadata.language_info = stored.metadata.language_info
+    stored_code = (c for c in stored.cells if c.cell_type == 'code')
     for cell in nb.cells:
-        cells.append({'id': cell.get('id'), 'cell_type': cell.cell_type,
-                      'source': cell.source, 'metadata': dict(cell.metadata)})
-    return {'kernelspec': nb.metadata.get('kernelspec'), 'cells': cells}
+        if cell.cell_type == 'code':
+            old = next(stored_code)
+            cell.outputs, cell.execution_count = old.outputs, old.execution_count
+    return nb
+
+
+def is_executed(nb):
+    return all(c.execution_count is not None for c in nb.cells if c.cell_type == 'code')
 
 
 def _prose_tab_set(tab_items, known_labels):
@@ -94,9 +129,9 @@ def _prose_tab_set(tab_items, known_labels):
     lines = ['::::{tab-set}', ':sync-group: framework', '']
     for fw in FRAMEWORKS:
         text = texts.get(fw) or ('（この部分は '
-                                 + '・'.join(FRAMEWORK_TITLES[t] for t in texts)
+                                 + '・'.join(TITLES[t] for t in texts)
                                  + ' 版のコードについての説明です。）')
-        lines += [f':::{{tab-item}} {FRAMEWORK_TITLES[fw]}', f':sync: {fw}', '', text, ':::', '']
+        lines += [f':::{{tab-item}} {TITLES[fw]}', f':sync: {fw}', '', text, ':::', '']
     lines.append('::::')
     return '\n'.join(lines)
 
@@ -108,61 +143,58 @@ def _region_start(kind, label):
 
 
 def tabbed_notebook(items, name, executed, known_labels, student=False):
-    """The book page of a chapter: every code cell of both frameworks, in spec order.
+    """The book page of a chapter: every code cell of both frameworks, in source order.
 
     ``executed`` maps each framework to its executed notebook; each code cell keeps that
     framework's outputs and is marked ``metadata.tab`` for the framework-tabs extension.
     """
     executed_cells = {fw: {c.get('id'): c for c in executed[fw].cells} for fw in FRAMEWORKS}
-    cells, region, pending_tabs = [], None, []
+    cells, region, pending_tabs, ids = [], None, [], _CellIds()
+
+    def add_markdown(text):
+        cells.append(nbformat.v4.new_markdown_cell(text, id=ids.next_prose()))
 
     def flush_tabs():
         if pending_tabs:
-            cells.append(nbformat.v4.new_markdown_cell(
-                _prose_tab_set(pending_tabs, known_labels),
-                id=_cell_id(items.index(pending_tabs[0]), 'tabs')))
+            add_markdown(_prose_tab_set(pending_tabs, known_labels))
             pending_tabs.clear()
 
     for index, item in enumerate(items):
+        cell_id = ids.next_code() if item.kind == 'code' else None
         if student and item.region and item.region[0] == 'solution':
             continue
         if item.region != region:
             flush_tabs()
             if region:
-                cells.append(nbformat.v4.new_markdown_cell(
-                    f'```{{{region[0]}-end}}\n```', id=_cell_id(index, 'end')))
+                add_markdown(f'```{{{region[0]}-end}}\n```')
             if item.region:
-                cells.append(nbformat.v4.new_markdown_cell(
-                    _region_start(*item.region), id=_cell_id(index, 'start')))
+                add_markdown(_region_start(*item.region))
             region = item.region
         if item.kind == 'markdown' and item.tab:
             pending_tabs.append(item)
             continue
         flush_tabs()
         if item.kind == 'markdown':
-            cells.append(nbformat.v4.new_markdown_cell(
-                markup.to_myst(item.text, known_labels), id=_cell_id(index)))
+            add_markdown(markup.to_myst(item.text, known_labels))
             if index == 0:
-                cells.append(nbformat.v4.new_markdown_cell(_download_line(name),
-                                                           id='downloads'))
+                add_markdown(_download_line(name))
             continue
         for fw in item.frameworks():
-            source_cell = executed_cells[fw].get(_cell_id(index))
+            source_cell = executed_cells[fw].get(cell_id)
             if source_cell is None or source_cell.source != item.text:
                 raise ValueError(f'{name}: the {fw} notebook is out of date at cell '
-                                 f'{_cell_id(index)}; run `python -m booktools sync`')
+                                 f'{cell_id}; run `python -m booktools sync`')
             cell = copy.deepcopy(source_cell)
-            cell.id = _cell_id(index, fw)
-            cell.metadata['tab'] = fw
+            cell.id = f'{cell_id}-{fw}'
+            cell.metadata[TAB_METADATA_KEY] = fw
             cells.append(cell)
     flush_tabs()
     if region:
-        cells.append(nbformat.v4.new_markdown_cell(f'```{{{region[0]}-end}}\n```',
-                                                   id='last-end'))
+        add_markdown(f'```{{{region[0]}-end}}\n```')
     return _new_notebook(cells)
 
 
 def _download_line(name):
-    links = '・'.join(f'{{download}}`{FRAMEWORK_TITLES[fw]} 版 <../{fw}/{name}.ipynb>`'
+    links = '・'.join(f'{{download}}`{TITLES[fw]} 版 <../{fw}/{name}.ipynb>`'
                      for fw in FRAMEWORKS)
     return f'この節のノートブックをダウンロードして JupyterLab で実行できます: {links}'

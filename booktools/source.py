@@ -4,7 +4,8 @@ The markup (the same as the spec chapter's):
 
 - ```` ```{.python .input} ```` code blocks; a first line ``#@tab pytorch|mxnet|all`` picks the
   frameworks (no tab line means MXNet), ``#@save`` sends the block to ``d2l_extras``, and
-  ``#@check_output`` asks nbval to compare the cell's output on re-runs;
+  ``#@check_output`` asks nbval to compare the cell's output on re-runs, and ``#@parameters``
+  marks the cell whose variables papermill may override (the benchmark sets the step count);
 - ``:begin_tab:`pytorch``` ... ``:end_tab:`` for prose that only one framework needs;
 - ``:begin_exercise:`label``` ... ``:end_exercise:`` and ``:begin_solution:`label``` ...
   ``:end_solution:`` around exercises and their solutions (they may hold code blocks).
@@ -12,13 +13,14 @@ The markup (the same as the spec chapter's):
 import dataclasses
 import re
 
-FRAMEWORKS = ('mxnet', 'pytorch')
-DEFAULT_FRAMEWORK = 'mxnet'  # the Japanese d2l edition shows MXNet by default
+from .frameworks import DEFAULT_FRAMEWORK, FRAMEWORKS
 
 _FENCE_OPEN = re.compile(r'^```\{\.python \.input\}\s*$')
 _FENCE_CLOSE = re.compile(r'^```\s*$')
 _REGION = re.compile(r'^:(begin|end)_(tab|exercise|solution):(?:`([^`]+)`)?\s*$')
 _TAB_LINE = re.compile(r'^#@tab\s+(\w+)\s*$')
+#: cell markers -> the notebook cell tag they become
+CELL_TAG_MARKERS = {'#@check_output': 'nbval-check-output', '#@parameters': 'parameters'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,14 +29,15 @@ class Item:
 
     ``tab`` is the framework a prose piece belongs to (None: both); for code it is
     'mxnet', 'pytorch' or 'all'. ``region`` is None, ('exercise', label) or
-    ('solution', label).
+    ('solution', label). ``line`` is where the item starts in its chapter file (1-based).
     """
     kind: str  # 'markdown' or 'code'
     text: str
     tab: str | None = None
     save: bool = False
-    check_output: bool = False
+    tags: tuple = ()
     region: tuple | None = None
+    line: int = 0
 
     def frameworks(self):
         """The frameworks this item is shown for."""
@@ -47,8 +50,8 @@ class SourceError(ValueError):
     """A chapter source that does not follow the markup."""
 
 
-def _code_item(lines, region, where):
-    tab, save, check_output = DEFAULT_FRAMEWORK, False, False
+def _code_item(lines, region, where, line):
+    tab, save, tags = DEFAULT_FRAMEWORK, False, []
     body = list(lines)
     # Markers sit on the first lines of the block, in any order.
     while body and body[0].startswith('#@'):
@@ -62,27 +65,29 @@ def _code_item(lines, region, where):
         elif marker == '#@save':
             save = True
             body.pop(0)
-        elif marker == '#@check_output':
-            check_output = True
+        elif marker in CELL_TAG_MARKERS:
+            tags.append(CELL_TAG_MARKERS[marker])
             body.pop(0)
         else:
             raise SourceError(f'{where}: unknown marker {marker!r}')
     if save:
         body.insert(0, '#@save')  # readers see what goes into d2l_extras, as in d2l
-    return Item('code', '\n'.join(body).strip('\n'), tab, save, check_output, region)
+    return Item('code', '\n'.join(body).strip('\n'), tab, save, tuple(tags), region, line)
 
 
 def parse(text, name='<chapter>'):
     """Split a d2lbook markdown chapter into a list of Items, in order."""
-    items, prose = [], []
+    items, prose = [], []  # prose: (line number, text) of the markdown run being read
     tab, region = None, None
     lines = text.splitlines()
     i = 0
 
     def flush_prose():
-        chunk = '\n'.join(prose).strip('\n')
+        while prose and not prose[0][1].strip():
+            prose.pop(0)
+        chunk = '\n'.join(content for _, content in prose).strip('\n')
         if chunk.strip():
-            items.append(Item('markdown', chunk, tab, region=region))
+            items.append(Item('markdown', chunk, tab, region=region, line=prose[0][0]))
         prose.clear()
 
     while i < len(lines):
@@ -98,7 +103,7 @@ def parse(text, name='<chapter>'):
                 raise SourceError(f'{where}: code block is never closed')
             if tab is not None:
                 raise SourceError(f'{where}: code blocks cannot sit inside :begin_tab:')
-            items.append(_code_item(lines[start:i], region, where))
+            items.append(_code_item(lines[start:i], region, where, line=start))
         elif m := _REGION.match(line):
             flush_prose()
             action, kind, label = m.groups()
@@ -119,7 +124,7 @@ def parse(text, name='<chapter>'):
                     raise SourceError(f'{where}: :end_{kind}: without its begin')
                 region = None
         else:
-            prose.append(line)
+            prose.append((i + 1, line))
         i += 1
     flush_prose()
     if region is not None or tab is not None:

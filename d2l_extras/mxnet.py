@@ -1,30 +1,14 @@
 """The BERT chapters' `#@save` code for mxnet, with d2l 1.0.3's utilities.
 
-Generated from chapters/*.md by `python -m booktools sync`: edit the chapters, not this file.
+Generated from chapters/bert.md, chapters/bert-dataset.md, chapters/bert-pretraining.md by `python -m booktools sync`: edit the chapters, not this file.
 Use it as `from d2l_extras import mxnet as d2l`.
 """
-import collections
-import math
-import os
-import random
-import sys
+from d2l_extras._mxnet_preamble import *  # noqa: F403 -- imports and runtime settings
 
-import psutil
-
-# MXNet fixes its number of OpenMP threads when it is imported (see sec_bert)
-_usable_cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-                else os.cpu_count())
-os.environ.setdefault('OMP_NUM_THREADS',
-                      str(min(psutil.cpu_count(logical=False) or 1, _usable_cpus)))
-from d2l.mxnet import *  # noqa: E402,F403 -- d2l 1.0.3's general utilities (Timer, ...)
-from mxnet import autograd, gluon, init, np, npx
-from mxnet.gluon import nn
-
-npx.set_np()
-
-d2l = sys.modules[__name__]
+d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
 
 
+# chapters/bert.md, line 31
 def try_all_gpus():
     """Return all available GPUs, or [cpu()] if there is no GPU.
 
@@ -34,6 +18,7 @@ def try_all_gpus():
     return devices if devices else [npx.cpu()]
 
 
+# chapters/bert.md, line 82
 def get_tokens_and_segments(tokens_a, tokens_b=None):
     """Get tokens of the BERT input sequence and their segment IDs.
 
@@ -58,6 +43,7 @@ def get_tokens_and_segments(tokens_a, tokens_b=None):
     return tokens, segments
 
 
+# chapters/bert.md, line 192
 def attention_lengths(F, tokens, valid_lens, num_heads):
     """Number of valid keys for every (example, head, query), as
     `npx.softmax(..., length=...)` expects: (batch_size, num_heads, num_steps).
@@ -110,6 +96,7 @@ class MultiHeadSelfAttention(nn.HybridBlock):
         return self.W_o(F.npx.reshape(output, (-2, -2, -1)))
 
 
+# chapters/bert.md, line 284
 class PositionWiseFFN(nn.HybridBlock):
     """The positionwise feed-forward network.
 
@@ -156,6 +143,7 @@ class EncoderBlock(nn.HybridBlock):
         return self.addnorm2(Y, self.ffn(Y))
 
 
+# chapters/bert.md, line 374
 def check_bert_inputs(tokens, segments, valid_lens, max_len):
     """Check the inputs of a BERT encoder; return float32 `valid_lens` of
     shape (batch_size,) (all positions are valid if `valid_lens` is None).
@@ -230,6 +218,7 @@ class BERTEncoder(nn.HybridBlock):
                                    axis=1)
 
 
+# chapters/bert.md, line 609
 class MaskLM(nn.HybridBlock):
     """The masked language model task of BERT.
 
@@ -264,6 +253,7 @@ class MaskLM(nn.HybridBlock):
         return self.mlp(masked_X)
 
 
+# chapters/bert.md, line 718
 class NextSentencePred(nn.HybridBlock):
     """The next sentence prediction task of BERT.
 
@@ -278,6 +268,7 @@ class NextSentencePred(nn.HybridBlock):
         return self.output(X)
 
 
+# chapters/bert.md, line 783
 class BERTModel(nn.Block):
     """The BERT model.
 
@@ -307,6 +298,7 @@ class BERTModel(nn.Block):
         return encoded_X, mlm_Y_hat, nsp_Y_hat
 
 
+# chapters/bert.md, line 897
 def format_bytes(num_bytes):
     """Format a number of bytes for humans, e.g. 1.5 GiB.
 
@@ -392,6 +384,7 @@ def estimate_bert_memory(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         num_parameters, config)
 
 
+# chapters/bert.md, line 1025
 def _device_kind_and_index(device):
     """('cpu' | 'cuda' | 'gpu', index) of a PyTorch or MXNet device or a
     string such as 'cpu', 'cuda:0' or 'gpu(0)'.
@@ -473,7 +466,7 @@ def check_bert_fits(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         f'{estimate[largest] / estimate.total:.0%}): {advice}.')
 
 
-# Defined in :numref:`sec_bert-dataset`.
+# chapters/bert-dataset.md, line 25 (:numref:`sec_bert-dataset`)
 import contextlib
 import gc
 import pathlib
@@ -483,6 +476,7 @@ import numpy as onp
 from d2l_extras.wikitext2 import wikitext2_dir
 
 
+# chapters/bert-dataset.md, line 44
 def _read_wiki(data_dir):
     """Return the paragraphs of `wiki.train.tokens` in `data_dir`.
 
@@ -512,6 +506,7 @@ def _read_wiki(data_dir):
     return paragraphs
 
 
+# chapters/bert-dataset.md, line 94
 def _get_nsp_examples(paragraphs, max_len, rng):
     """Make (tokens, segments, is_next) examples for next sentence prediction.
 
@@ -541,6 +536,7 @@ def _get_nsp_examples(paragraphs, max_len, rng):
     return examples
 
 
+# chapters/bert-dataset.md, line 143
 def _pad_bert_inputs(examples, max_len, vocab):
     """Stack NSP examples into NumPy arrays padded with '<pad>' to max_len.
 
@@ -565,6 +561,7 @@ def _pad_bert_inputs(examples, max_len, vocab):
     return token_ids, segments, valid_lens, nsp_labels
 
 
+# chapters/bert-dataset.md, line 181
 def _mask_tokens(token_ids, vocab, rng):
     """Choose the masked language modeling predictions of all examples.
 
@@ -605,6 +602,7 @@ def _mask_tokens(token_ids, vocab, rng):
     return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
 
 
+# chapters/bert-dataset.md, line 244
 def _make_pretraining_arrays(paragraphs, max_len, seed=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
 
@@ -630,6 +628,7 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
+# chapters/bert-dataset.md, line 277
 class _WikiTextDataset(gluon.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
@@ -650,6 +649,7 @@ class _WikiTextDataset(gluon.data.Dataset):
         return len(self.arrays[0])
 
 
+# chapters/bert-dataset.md, line 322
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -665,6 +665,7 @@ def _gc_paused():
             gc.enable()
 
 
+# chapters/bert-dataset.md, line 341
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -679,6 +680,7 @@ def load_data_wiki(batch_size, max_len, seed=None):
     return train_iter, train_set.vocab
 
 
+# chapters/bert-pretraining.md, line 53
 def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
                          segments_X_shards, valid_lens_x_shards,
                          pred_positions_X_shards, mlm_weights_X_shards,

@@ -1,23 +1,14 @@
 """The BERT chapters' `#@save` code for torch, with d2l 1.0.3's utilities.
 
-Generated from chapters/*.md by `python -m booktools sync`: edit the chapters, not this file.
+Generated from chapters/bert.md, chapters/bert-dataset.md, chapters/bert-pretraining.md by `python -m booktools sync`: edit the chapters, not this file.
 Use it as `from d2l_extras import torch as d2l`.
 """
-import collections
-import math
-import os
-import random
-import sys
+from d2l_extras._torch_preamble import *  # noqa: F403 -- imports and runtime settings
 
-from d2l.torch import *  # noqa: F403 -- d2l 1.0.3's general utilities (Timer, Vocab, ...)
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-
-d2l = sys.modules[__name__]
+d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
 
 
+# chapters/bert.md, line 39
 def try_all_gpus():
     """Return all available GPUs, or [cpu] if there is no GPU.
 
@@ -28,6 +19,7 @@ def try_all_gpus():
     return devices if devices else [torch.device('cpu')]
 
 
+# chapters/bert.md, line 82
 def get_tokens_and_segments(tokens_a, tokens_b=None):
     """Get tokens of the BERT input sequence and their segment IDs.
 
@@ -52,6 +44,7 @@ def get_tokens_and_segments(tokens_a, tokens_b=None):
     return tokens, segments
 
 
+# chapters/bert.md, line 136
 def packing_indices(tokens, valid_lens):
     """Row numbers of the valid tokens when the batch is seen as one matrix
     of batch_size * num_steps rows (`pack_index`), and the mask of the valid
@@ -83,6 +76,7 @@ def unpack_tokens(X, pack_index, is_valid):
     return rows.reshape(*is_valid.shape, X.shape[-1])
 
 
+# chapters/bert.md, line 241
 class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention over the packed valid tokens of a batch.
 
@@ -122,6 +116,7 @@ class MultiHeadSelfAttention(nn.Module):
         return self.W_o(pack_tokens(output, pack_index))
 
 
+# chapters/bert.md, line 325
 class PositionWiseFFN(nn.Module):
     """The positionwise feed-forward network.
 
@@ -169,6 +164,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(Y, self.ffn(Y))
 
 
+# chapters/bert.md, line 445
 def check_bert_inputs(tokens, segments, valid_lens, max_len):
     """Check the inputs of a BERT encoder; return `valid_lens` of shape
     (batch_size,) (all positions are valid if `valid_lens` is None).
@@ -260,6 +256,7 @@ class BERTEncoder(nn.Module):
         return unpack_tokens(X, pack_index, is_valid)
 
 
+# chapters/bert.md, line 642
 class MaskLM(nn.Module):
     """The masked language model task of BERT.
 
@@ -290,6 +287,7 @@ class MaskLM(nn.Module):
         return self.mlp(masked_X)
 
 
+# chapters/bert.md, line 731
 class NextSentencePred(nn.Module):
     """The next sentence prediction task of BERT.
 
@@ -304,6 +302,7 @@ class NextSentencePred(nn.Module):
         return self.output(X)
 
 
+# chapters/bert.md, line 811
 class BERTModel(nn.Module):
     """The BERT model.
 
@@ -339,6 +338,7 @@ class BERTModel(nn.Module):
         return encoded_X, mlm_Y_hat, nsp_Y_hat
 
 
+# chapters/bert.md, line 897
 def format_bytes(num_bytes):
     """Format a number of bytes for humans, e.g. 1.5 GiB.
 
@@ -424,6 +424,7 @@ def estimate_bert_memory(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         num_parameters, config)
 
 
+# chapters/bert.md, line 1025
 def _device_kind_and_index(device):
     """('cpu' | 'cuda' | 'gpu', index) of a PyTorch or MXNet device or a
     string such as 'cpu', 'cuda:0' or 'gpu(0)'.
@@ -505,7 +506,7 @@ def check_bert_fits(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         f'{estimate[largest] / estimate.total:.0%}): {advice}.')
 
 
-# Defined in :numref:`sec_bert-dataset`.
+# chapters/bert-dataset.md, line 25 (:numref:`sec_bert-dataset`)
 import contextlib
 import gc
 import pathlib
@@ -515,6 +516,7 @@ import numpy as onp
 from d2l_extras.wikitext2 import wikitext2_dir
 
 
+# chapters/bert-dataset.md, line 44
 def _read_wiki(data_dir):
     """Return the paragraphs of `wiki.train.tokens` in `data_dir`.
 
@@ -544,6 +546,7 @@ def _read_wiki(data_dir):
     return paragraphs
 
 
+# chapters/bert-dataset.md, line 94
 def _get_nsp_examples(paragraphs, max_len, rng):
     """Make (tokens, segments, is_next) examples for next sentence prediction.
 
@@ -573,6 +576,7 @@ def _get_nsp_examples(paragraphs, max_len, rng):
     return examples
 
 
+# chapters/bert-dataset.md, line 143
 def _pad_bert_inputs(examples, max_len, vocab):
     """Stack NSP examples into NumPy arrays padded with '<pad>' to max_len.
 
@@ -597,6 +601,7 @@ def _pad_bert_inputs(examples, max_len, vocab):
     return token_ids, segments, valid_lens, nsp_labels
 
 
+# chapters/bert-dataset.md, line 181
 def _mask_tokens(token_ids, vocab, rng):
     """Choose the masked language modeling predictions of all examples.
 
@@ -637,6 +642,7 @@ def _mask_tokens(token_ids, vocab, rng):
     return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
 
 
+# chapters/bert-dataset.md, line 244
 def _make_pretraining_arrays(paragraphs, max_len, seed=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
 
@@ -662,6 +668,7 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
+# chapters/bert-dataset.md, line 296
 class _WikiTextDataset(torch.utils.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
@@ -684,6 +691,7 @@ class _WikiTextDataset(torch.utils.data.Dataset):
         return len(self.tensors[0])
 
 
+# chapters/bert-dataset.md, line 322
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -699,6 +707,7 @@ def _gc_paused():
             gc.enable()
 
 
+# chapters/bert-dataset.md, line 354
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -718,6 +727,7 @@ def load_data_wiki(batch_size, max_len, seed=None):
     return train_iter, train_set.vocab
 
 
+# chapters/bert-pretraining.md, line 85
 def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
                          segments_X, valid_lens_x,
                          pred_positions_X, mlm_weights_X,

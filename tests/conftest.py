@@ -1,12 +1,14 @@
-"""Shared test setup: import the project from the repository root, and point the WikiText-2
-loader (and the notebook kernels that nbval starts) at the offline corpus."""
-import pathlib
-import sys
+"""Shared test setup: point the WikiText-2 loader (and the notebook kernels that nbval starts)
+at the offline corpus, and put nbval's notebooks in the `notebook` tier."""
+import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from booktools.corpus import use_offline_corpus
 
-from booktools.__main__ import use_offline_corpus  # noqa: E402
-
-# The validation and test splits, not the official training split (see booktools.book).
+# The validation and test splits, not the official training split (see booktools.corpus).
 use_offline_corpus()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.suffix == '.ipynb':
+            item.add_marker(pytest.mark.notebook)

@@ -1,8 +1,9 @@
 """Tests of the BERT pretraining data (chapter sec_bert-dataset), in both frameworks.
 
 The corpus fixture is the real WikiText-2 validation split (../shared/data/wikitext-2 beside
-the repository), written as the `wiki.train.tokens` of a temporary directory. Statistical checks use bounds of about five
-standard deviations and fixed seeds, so they are reproducible, yet a wrong rule fails them.
+the repository), written as the `wiki.train.tokens` of a temporary directory. Statistical
+checks use bounds of about five standard deviations and fixed seeds, so they are reproducible,
+yet a wrong rule fails them.
 """
 import gc
 import importlib

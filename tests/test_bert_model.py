@@ -4,7 +4,6 @@ The code under test is what `python -m booktools sync` extracts from the chapter
 blocks into d2l_extras/{mxnet,torch}.py.
 """
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -333,7 +332,6 @@ def test_mxnet_threads_default_to_physical_cores_unless_set(preset):
     env = {key: value for key, value in os.environ.items() if key != 'OMP_NUM_THREADS'}
     if preset is not None:
         env['OMP_NUM_THREADS'] = preset
-    env['PYTHONPATH'] = str(pathlib.Path(__file__).resolve().parent.parent)
     result = subprocess.run([sys.executable, '-c', THREADS_AFTER_IMPORT], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

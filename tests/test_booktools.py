@@ -4,7 +4,7 @@ import ast
 import nbformat
 import pytest
 
-from booktools import book, library, markup, notebooks, source
+from booktools import book, library, markup, notebooks, paths, source
 
 CHAPTER = """\
 # Title
@@ -66,7 +66,8 @@ def test_parse_tabs_and_markers(items):
     assert [c.tab for c in code] == ['mxnet', 'pytorch', 'all', 'all', 'all']
     assert [c.save for c in code] == [False, True, False, False, False]
     assert code[1].text.startswith('#@save\ndef f')  # readers still see #@save
-    assert code[2].check_output and '#@check_output' not in code[2].text
+    assert code[2].tags == ('nbval-check-output',) and '#@check_output' not in code[2].text
+    assert [c.line for c in code] == [6, 10, 18, 33, 42]  # the opening fences
     assert code[3].region == ('exercise', 'ex_demo')
     assert code[4].region == ('solution', 'ex_demo')
     prose = [i for i in items if i.kind == 'markdown' and i.tab]
@@ -105,18 +106,19 @@ def test_notebook_markdown_has_links_and_readable_citations():
 
 
 def test_library_adds_section_docstrings(items):
-    text = library.module_text('pytorch', [('sec_demo', items)])
+    text = library.module_text('pytorch', [('chapters/demo.md', 'sec_demo', items)])
     module = ast.parse(text)
     f = next(n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == 'f')
     assert ast.get_docstring(f) == 'Defined in :numref:`sec_demo`.'
     assert "x = 'mxnet'" not in text  # not #@save
-    assert 'def f' not in library.module_text('mxnet', [('sec_demo', items)])
+    assert 'def f' not in library.module_text('mxnet', [('chapters/demo.md', 'sec_demo', items)])
+    assert '# chapters/demo.md, line 10\n' in text  # where the block comes from
 
 
 def test_library_keeps_existing_docstrings():
     code = source.parse('```{.python .input}\n#@tab all\n#@save\nclass C:\n'
                         '    """Doc line."""\n    x = 1\n```')
-    text = library.module_text('mxnet', [('sec_c', code)])
+    text = library.module_text('mxnet', [('chapters/c.md', 'sec_c', code)])
     cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef))
     assert ast.get_docstring(cls) == 'Doc line.\n\nDefined in :numref:`sec_c`.'
 
@@ -179,6 +181,64 @@ def test_tabbed_notebook_refuses_stale_outputs(items):
         notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'})
 
 
+def test_code_cell_ids_ignore_prose(items):
+    """Outputs belong to code: adding prose renumbers no code cell."""
+    index = {'sec_demo': ('demo.ipynb', 'Title')}
+    more_prose = source.parse(CHAPTER.replace('Only PyTorch.', 'Only PyTorch.\n\n## New\n\nMore.'))
+    ids = [[c.id for c in notebooks.framework_notebook(i, 'pytorch', index).cells
+            if c.cell_type == 'code'] for i in (items, more_prose)]
+    assert ids[0] == ids[1] == ['code-002', 'code-003', 'code-004', 'code-005']
+
+
+def _demo_book(tmp_path, chapter=CHAPTER):
+    (tmp_path / '_toc.yml').write_text('root: index\nchapters:\n- file: chapters/tabbed/demo\n')
+    (tmp_path / 'chapters').mkdir(exist_ok=True)
+    (tmp_path / 'chapters' / 'demo.md').write_text(chapter, encoding='utf-8')
+    return tmp_path
+
+
+def _execute_all(root):
+    """Stand-in for `booktools execute`: give every code cell an output."""
+    for fw in source.FRAMEWORKS:
+        path = paths.notebook_path('demo', fw, root)
+        book.write_notebook(_executed(book.read_notebook(path), fw), path)
+
+
+def _code_outputs(root, framework):
+    nb = book.read_notebook(paths.notebook_path('demo', framework, root))
+    return [c.outputs for c in nb.cells if c.cell_type == 'code']
+
+
+def test_prose_edit_keeps_every_output(tmp_path):
+    root = _demo_book(tmp_path)
+    assert len(book.sync(root)) == 2  # new notebooks: both need executing
+    _execute_all(root)
+    assert book.sync(root) == [] and book.out_of_sync(root) == []
+    before = {fw: _code_outputs(root, fw) for fw in source.FRAMEWORKS}
+
+    _demo_book(root, CHAPTER.replace('Intro with', 'A new paragraph.\n\nIntro (typo fix) with'))
+    assert any('update' == e.state for e in book.plan(root))
+    assert book.sync(root) == [] and book.out_of_sync(root) == []
+    for fw in source.FRAMEWORKS:
+        nb = book.read_notebook(paths.notebook_path('demo', fw, root))
+        assert any('A new paragraph.' in c.source for c in nb.cells)
+        assert _code_outputs(root, fw) == before[fw]
+        assert notebooks.is_executed(nb)
+
+
+def test_code_edit_makes_exactly_that_notebook_stale(tmp_path):
+    root = _demo_book(tmp_path)
+    book.sync(root)
+    _execute_all(root)
+    _demo_book(root, CHAPTER.replace("x = 'mxnet'", "x = 'mxnet, changed'"))
+    states = {e.path.name + '/' + e.path.parent.name: e.state for e in book.plan(root)}
+    assert states['demo.ipynb/mxnet'] == 'stale'
+    assert states['demo.ipynb/pytorch'] == 'current'
+    assert book.sync(root) == [paths.notebook_path('demo', 'mxnet', root)]
+    [problem] = book.out_of_sync(root)
+    assert problem.endswith('mxnet/demo.ipynb has code cells that were never executed')
+
+
 def test_committed_files_match_the_sources():
-    """Notebooks, d2l_extras and tabbed pages are exactly what the chapters produce."""
+    """Notebooks and d2l_extras are exactly what the chapters produce."""
     assert book.out_of_sync() == []

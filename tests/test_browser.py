@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
+pytestmark = pytest.mark.browser
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SITE = pathlib.Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html"))
 SCREENSHOTS = SITE.parent / "screenshots"

@@ -165,7 +165,7 @@ MEASURE = textwrap.dedent('''
 
 
 def measure_step_peak(framework, V, H, F, h, L, B, T):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
     result = subprocess.run(
         [sys.executable, '-c', MEASURE, framework, *map(str, (V, H, F, h, L, B, T))],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)

@@ -36,20 +36,22 @@ def _batch():
 def _torch_losses(batch):
     import torch
     from torch import nn
+
     from d2l_extras import torch as d2l
 
     t = {k: torch.tensor(v) for k, v in batch.items()}
     net = FixedPredictions(t['mlm_Y_hat'], t['nsp_Y_hat'])
     dummy = torch.zeros((BATCH, 8), dtype=torch.long)
-    mlm_l, nsp_l, l = d2l._get_batch_loss_bert(
+    mlm_l, nsp_l, total = d2l._get_batch_loss_bert(
         net, nn.CrossEntropyLoss(reduction='none'), VOCAB, dummy, dummy,
         torch.full((BATCH,), 8.0), torch.zeros((BATCH, PREDS), dtype=torch.long),
         t['mlm_weights'], t['mlm_Y'], t['nsp_y'])
-    return float(mlm_l), float(nsp_l), float(l)
+    return float(mlm_l), float(nsp_l), float(total)
 
 
 def _mxnet_losses(batch):
     from mxnet import gluon, np
+
     from d2l_extras import mxnet as d2l
 
     m = {k: np.array(v, dtype=v.dtype) for k, v in batch.items()}

@@ -46,6 +46,7 @@ def test_every_chapter_has_solutions():
     assert len(_solutions()) >= 6  # at least two exercises in each of the three chapters
 
 
+@pytest.mark.book
 def test_teacher_book_contains_every_solution_marker():
     texts = _built(TEACHER)
     html = '\n'.join(text for path, text in texts if path.suffix == '.html')
@@ -53,6 +54,7 @@ def test_teacher_book_contains_every_solution_marker():
         assert f'sol-{label}' in html, label
 
 
+@pytest.mark.book
 def test_student_book_contains_no_solution():
     texts = _built(STUDENT) + list(_texts(STUDENT_SOURCES / 'chapters'))
     assert any(path.name == 'searchindex.js' for path, _ in texts)
@@ -64,6 +66,7 @@ def test_student_book_contains_no_solution():
                 assert line not in text, f'solution {label} leaks into {path}: {line!r}'
 
 
+@pytest.mark.book
 def test_student_book_keeps_the_exercises():
     html = '\n'.join(text for path, text in _built(STUDENT) if path.suffix == '.html')
     for label in _solutions():

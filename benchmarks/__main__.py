@@ -39,10 +39,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from . import book
+from booktools import book
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED_DIR = book.SHARED_DIR
+from booktools.paths import SHARED_DIR  # noqa: E402
 BENCH_DIR = REPO_ROOT / '_build' / 'bench'
 REFERENCE_DIR = REPO_ROOT / '_build' / 'reference'
 REFERENCE_VERSION = '0.17.6'

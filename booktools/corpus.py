@@ -1,0 +1,44 @@
+"""The offline WikiText-2 corpus, and the one rule that points the book's runs at it.
+
+The build (``python -m booktools execute``), the tests (``tests/conftest.py``) and the
+benchmark all call :func:`use_offline_corpus`, and nothing else sets ``D2L_WIKITEXT2_DIR``.
+"""
+import os
+import pathlib
+import shutil
+
+from .paths import OFFLINE_CORPUS_DIR, SHARED_DIR
+
+DIR_ENV = 'D2L_WIKITEXT2_DIR'
+SHARED_SPLITS = SHARED_DIR / 'data' / 'wikitext-2'
+
+
+def offline_corpus(target=OFFLINE_CORPUS_DIR, shared_data=SHARED_SPLITS, copies=1):
+    """A WikiText-2 directory made of the real validation and test splits.
+
+    It is NOT the official training split: ``wiki.train.tokens`` is the validation and test
+    text concatenated (``copies`` times), so that tests and CI run without the internet.
+    """
+    target, shared_data = pathlib.Path(target), pathlib.Path(shared_data)
+    parts = [shared_data / 'wiki.valid.tokens', shared_data / 'wiki.test.tokens']
+    missing = [str(p) for p in parts if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f'offline corpus files missing: {", ".join(missing)}; '
+                                'put ../shared/data/wikitext-2 beside the repository, or set '
+                                'BOOK_SHARED_DIR to the folder that holds data/wikitext-2')
+    train = target / 'wiki.train.tokens'
+    if not train.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = train.with_suffix('.tmp')
+        tmp.write_bytes(b''.join(p.read_bytes() for p in parts) * copies)
+        for p in parts:
+            shutil.copy2(p, target / p.name)
+        os.replace(tmp, train)
+    return target
+
+
+def use_offline_corpus():
+    """Point D2L_WIKITEXT2_DIR at the offline corpus, unless it is already set."""
+    if DIR_ENV not in os.environ:
+        os.environ[DIR_ENV] = str(offline_corpus())
+    return pathlib.Path(os.environ[DIR_ENV])
