@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUILD_OPTS := -W -n --keep-going
 PYTEST := $(PY) -m pytest
-UNIT := not notebook and not book and not browser
+UNIT := not notebook and not book and not browser and not slow
 
 .PHONY: book book-student pages notebooks sync check unit lint test bench browser-deps clean
 

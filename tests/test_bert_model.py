@@ -326,6 +326,7 @@ print(os.environ['OMP_NUM_THREADS'])
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset', [None, '1'], ids=['unset', 'set-by-user'])
 def test_mxnet_threads_default_to_physical_cores_unless_set(preset):
     """MXNet reads OMP_NUM_THREADS once, at import: d2l_extras sets it first, if unset."""

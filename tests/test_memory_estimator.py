@@ -184,6 +184,7 @@ def peak_measurement_available():
 
 @pytest.mark.skipif(not peak_measurement_available(),
                     reason='needs Linux /proc/self/clear_refs to reset the peak RSS')
+@pytest.mark.slow
 @pytest.mark.parametrize('framework', ['pytorch', 'mxnet'])
 def test_activation_estimate_within_factor_two_of_measured_peak(framework):
     # Every position is valid, as the estimate assumes; activations dominate the step
