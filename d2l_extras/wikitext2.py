@@ -576,6 +576,7 @@ def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
             digest.update(chunk)
             out.write(chunk)
             progress.update(received)
+        out.flush()  # a full disk shows here, before 'finished' is printed
         finished = True
     finally:
         progress.close(finished)
