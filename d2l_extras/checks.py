@@ -97,10 +97,15 @@ def norm_shape(name, value):
 
 
 def device_name(name, value):
-    if isinstance(value, str) and not re.fullmatch(
-            r'\s*(cpu|cpu_pinned|cuda|gpu)\s*(:\d+|\(\d+\))?\s*', value.lower()):
-        raise ValueError(f"{name} はデバイスです ({name} must name a device "
-                         f"such as 'cpu', 'cuda:0' or 'gpu(0)', got {value!r})")
+    """An unknown kind of device is the chapter's own message; a malformed
+    index ('cuda:x') would otherwise end in int()'s."""
+    if isinstance(value, str):
+        _, _, index = value.strip().lower().replace('(', ':').rstrip(
+            ')').partition(':')
+        if index and not index.isdigit():
+            raise ValueError(f"{name} の番号が整数ではありません ({name}="
+                             f"{value!r}: the device index must be a whole "
+                             "number, as in 'cuda:0' or 'gpu(0)')")
 
 
 def _show(value):
@@ -238,17 +243,29 @@ def read_wiki_explained(call, arguments, namespace):
     return paragraphs
 
 
-def some_pair_fits(examples, arguments, namespace):
+def some_pair_fits(call, arguments, namespace):
+    """No example at all: say why instead of an empty data loader (MXNet's
+    training loop would spin forever) or an error of the sampler."""
     paragraphs, max_len = arguments['paragraphs'], arguments['max_len']
-    if examples or not paragraphs:
-        return
-    shortest = min((len(a) + len(b) + 3 for paragraph in paragraphs
-                    for a, b in zip(paragraph, paragraph[1:])), default=0)
+    failure = None
+    try:
+        result = call()
+        if len(result[1][0]):
+            return result
+    except (ValueError, IndexError) as error:  # what empty arrays raise
+        failure = error
+    lengths = [len(a.split()) + len(b.split()) + 3 for paragraph in paragraphs
+               for a, b in zip(paragraph, paragraph[1:])]
+    if not lengths:
+        raise ValueError('段落がありません (no example: no paragraph with two '
+                         'or more sentences was given)') from failure
+    if failure is not None and min(lengths) <= max_len:
+        raise failure  # not for want of examples
     raise ValueError(
         f'max_len={max_len} に収まる文の組がありません (no example: no '
         f'sentence pair fits into max_len={max_len} tokens; the shortest '
-        f'needs {shortest} with <cls> and two <sep>; use max_len >= '
-        f'{shortest})')
+        f'needs {min(lengths)} with <cls> and two <sep>; use max_len >= '
+        f'{min(lengths)})') from failure
 
 
 def padded_arrays_fit(arguments, namespace):
@@ -313,7 +330,8 @@ _BOTH = {
                                max_len=int_at_least(5, 64),
                                seed=optional(int_at_least(0, 0))),
     '_read_wiki': Contract(around=read_wiki_explained, data_dir=path_like),
-    '_get_nsp_examples': Contract(after=some_pair_fits),
+    '_make_pretraining_arrays': Contract(around=some_pair_fits,
+                                         max_len=int_at_least(5, 64)),
     '_pad_bert_inputs': Contract(before=padded_arrays_fit),
     '_mask_tokens': Contract(around=mask_tokens_explained),
 }
