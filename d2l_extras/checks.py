@@ -322,7 +322,8 @@ _BOTH = {
                                                 num_heads=positive_int),
     'NextSentencePred.__init__': Contract(num_inputs=positive_int),
     'BERTEncoder.forward': Contract(before=all_of(
-        arrays('tokens', 'segments', 'valid_lens'), ids_in_range)),
+        arrays('tokens', 'segments', 'valid_lens'), ids_in_range,
+        valid_lens_not_nan)),
     'MaskLM.forward': Contract(before=arrays('X', 'pred_positions')),
     'BERTModel.forward': Contract(before=arrays(
         'tokens', 'segments', 'valid_lens', 'pred_positions')),

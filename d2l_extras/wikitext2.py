@@ -153,17 +153,20 @@ def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
     expected = dict(MEMBER_SHA1S if member_sha1s is None else member_sha1s)
     if TRAIN_FILE not in expected:
         raise ValueError(f'member_sha1s must include {TRAIN_FILE!r}')
+    if mirrors is not None:
+        mirrors = _mirror_list(mirrors)  # a bad argument fails in any case
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f'cache_dir must be a path (str or pathlib.Path), '
+                        f'got {type(cache_dir).__name__}')
     given_dir = os.environ.get(DIR_ENV, '').strip()
     if given_dir:
         data_dir = _dir_from_environment(given_dir)
     else:
         if cache_dir is None:
             cache_dir = _default_cache_dir()
-        elif not isinstance(cache_dir, (str, os.PathLike)):
-            raise TypeError(f'cache_dir must be a path (str or pathlib.Path), '
-                            f'got {type(cache_dir).__name__}')
         data_dir = _dir_from_cache_or_mirrors(
-            _mirror_list(mirrors), Path(cache_dir).expanduser().absolute(),
+            mirrors if mirrors is not None else _mirror_list(None),
+            Path(cache_dir).expanduser().absolute(),
             archive_sha1, expected, timeout, deadline)
     train_sha1 = _sha1_of_utf8_text(data_dir / TRAIN_FILE)
     _notice_if_not_official(train_sha1, expected[TRAIN_FILE])
