@@ -249,10 +249,19 @@ def test_max_len_that_no_pair_fits(framework, corpus):
 def test_corpus_with_reserved_tokens_as_words(framework, corpus):
     # '<mask>' and '<pad>' written in the text leave pairs without a token
     # that can be masked; NumPy's boolean indexing failed on them.
+    # Until the chapter's fix (CHAPTER_PATCHES.md) the checks explain it; with
+    # it, such pairs get no prediction. Either way, no NumPy error.
     d2l = _module(framework)
     corpus(' a <mask> . <pad> . b c . d e . \n' * 20)
-    with pytest.raises(ValueError, match='no token that can be masked'):
-        d2l.load_data_wiki(4, 64)
+    try:
+        train_iter, vocab = d2l.load_data_wiki(4, 64, seed=0)
+    except ValueError as error:
+        assert 'no token that can be masked' in str(error)
+        return
+    reserved = vocab[['<pad>', '<mask>', '<cls>', '<sep>']]
+    for tokens, _, _, positions, weights, labels, _ in train_iter:
+        predicted = labels[weights > 0].tolist()
+        assert not set(predicted) & set(reserved)
 
 
 @pytest.mark.parametrize('framework', FRAMEWORKS)
