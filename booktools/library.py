@@ -76,4 +76,7 @@ d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
                 parts.append(f'{where}\n{_with_section_docstrings(code, label)}\n')
             else:
                 parts.append(f'{where} (:numref:`{label}`)\n{code}\n')
+    # Argument checks, kept out of the chapters' code (see d2l_extras/checks.py)
+    parts.append(f'from d2l_extras.checks import apply_checks  # noqa: E402\n'
+                 f"apply_checks(globals(), '{module}')\n")
     return '\n\n'.join(parts)

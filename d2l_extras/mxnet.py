@@ -710,3 +710,7 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
         ls.append(mlm_l + nsp_l)
         npx.waitall()
     return mlm_ls, nsp_ls, ls
+
+
+from d2l_extras.checks import apply_checks  # noqa: E402
+apply_checks(globals(), 'mxnet')

@@ -746,3 +746,7 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
     nsp_l = loss(nsp_Y_hat, nsp_y).mean()
     l = mlm_l + nsp_l
     return mlm_l, nsp_l, l
+
+
+from d2l_extras.checks import apply_checks  # noqa: E402
+apply_checks(globals(), 'torch')

@@ -25,14 +25,23 @@ Command line: ``python -m d2l_extras.wikitext2`` prints the directory
 
 Downloads go to a temporary file inside the cache directory and are renamed
 into place only after their checksum verifies, so an interrupted or failed
-run leaves nothing that a later run would trust.
+run leaves nothing that a later run would trust. What verified is kept: a
+cached archive is deleted only when its checksum fails, a verified directory
+is used as it is (also when the cache is read-only), and of several processes
+filling one cache at once the first one's verified directory stays.
 """
 
 import argparse
+import codecs
+import contextlib
+import errno
 import hashlib
 import http.client
 import importlib
+import math
+import numbers
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -41,7 +50,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
+
+try:
+    import fcntl  # POSIX; without it (Windows) installs run unlocked
+except ImportError:
+    fcntl = None
 
 ARCHIVE_NAME = 'wikitext-2-v1.zip'
 # SHA-1 of the published archive and of its three members (wikitext-2/...).
@@ -76,6 +91,7 @@ CACHE_ENV = 'D2L_EXTRAS_CACHE_DIR'
 USER_AGENT = ('Mozilla/5.0 (X11; Linux x86_64; rv:128.0) '
               'Gecko/20100101 Firefox/128.0')
 DEFAULT_TIMEOUT = 30.0  # seconds for connecting and for each read
+DEFAULT_DEADLINE = 600.0  # seconds for one whole download (4.5 MB at 8 KB/s)
 
 # The Hub keeps one Parquet file per split; its `text` column holds the lines.
 PARQUET_FILES = {
@@ -87,9 +103,18 @@ PARQUET_FILES = {
 _ZIP_MAGIC = b'PK\x03\x04'
 _PARQUET_MAGIC = b'PAR1'
 _MAX_BYTES = 256 * 2**20  # far above WikiText-2 (4.5 MB zip, 13 MB text)
-_PROGRESS_MIN_BYTES = 2**20  # show progress only for downloads this long
+_PROGRESS_MIN_BYTES = 2**20  # show progress for downloads this long ...
+_PROGRESS_AFTER_SECONDS = 2.0  # ... and for any download that takes this long
+_PROGRESS_EVERY_SECONDS = 10.0  # one line per this many seconds off a terminal
 _TMP_PREFIX = '.d2l-tmp-'  # every temporary in the cache starts with this
 _STALE_SECONDS = 3600  # leftovers of killed runs older than this are removed
+_LOCK_NAME = '.d2l-install.lock'  # serializes replacing a damaged directory
+# Errors of the local disk, not of the data: another mirror cannot help.
+_LOCAL_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EFBIG,
+                 getattr(errno, 'EDQUOT', errno.ENOSPC)}
+# What a damaged or unusual zip raises besides BadZipFile.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
+               EOFError, zlib.error)
 
 
 class WikiText2Unavailable(RuntimeError):
@@ -108,7 +133,8 @@ class _SourceFailed(Exception):
 
 
 def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
-                  member_sha1s=None, timeout=DEFAULT_TIMEOUT):
+                  member_sha1s=None, timeout=DEFAULT_TIMEOUT,
+                  deadline=DEFAULT_DEADLINE):
     """Return the directory (pathlib.Path) holding wiki.train.tokens.
 
     mirrors: URLs to try, in order (default: $D2L_WIKITEXT2_MIRRORS split at
@@ -117,11 +143,21 @@ def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
     cache_dir: download cache (default: $D2L_EXTRAS_CACHE_DIR, else
         ~/.cache/d2l_extras). archive_sha1 and member_sha1s (file name ->
         SHA-1) define verified data; tests inject those of a fixture.
-    Raises WikiText2Unavailable when no source gives verified data.
+    timeout: seconds for connecting and for each read; deadline: seconds for
+        one whole download (a mirror that trickles is given up after it).
+    Raises WikiText2Unavailable when no source gives verified data, and
+    ValueError or TypeError for a bad argument.
     """
+    timeout = _seconds('timeout', timeout)
+    deadline = _seconds('deadline', deadline)
     expected = dict(MEMBER_SHA1S if member_sha1s is None else member_sha1s)
     if TRAIN_FILE not in expected:
         raise ValueError(f'member_sha1s must include {TRAIN_FILE!r}')
+    if mirrors is not None:
+        mirrors = _mirror_list(mirrors)  # a bad argument fails in any case
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f'cache_dir must be a path (str or pathlib.Path), '
+                        f'got {type(cache_dir).__name__}')
     given_dir = os.environ.get(DIR_ENV, '').strip()
     if given_dir:
         data_dir = _dir_from_environment(given_dir)
@@ -129,18 +165,64 @@ def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
         if cache_dir is None:
             cache_dir = _default_cache_dir()
         data_dir = _dir_from_cache_or_mirrors(
-            _mirror_list(mirrors), Path(cache_dir).expanduser().absolute(),
-            archive_sha1, expected, timeout)
-    _notice_if_not_official(data_dir / TRAIN_FILE, expected[TRAIN_FILE])
+            mirrors if mirrors is not None else _mirror_list(None),
+            Path(cache_dir).expanduser().absolute(),
+            archive_sha1, expected, timeout, deadline)
+    train_sha1 = _sha1_of_utf8_text(data_dir / TRAIN_FILE)
+    _notice_if_not_official(train_sha1, expected[TRAIN_FILE])
     return data_dir
+
+
+def _seconds(name, value):
+    """A positive, finite number of seconds, or a clear error naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{name} must be a number of seconds such as 120, '
+                        f'got {type(value).__name__} {value!r}')
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f'{name} は正の有限の秒数です ({name} must be a '
+                         f'positive, finite number of seconds such as 120, '
+                         f'got {value!r})')
+    return float(value)
 
 
 def _mirror_list(mirrors):
     if mirrors is None:
-        mirrors = os.environ.get(MIRRORS_ENV, '').split() or DEFAULT_MIRRORS
+        given = os.environ.get(MIRRORS_ENV, '').split()
+        origin, mirrors = f'環境変数 {MIRRORS_ENV}', given or DEFAULT_MIRRORS
     elif isinstance(mirrors, str):
-        mirrors = mirrors.split()
-    return list(mirrors)
+        origin, mirrors = 'mirrors', mirrors.split()
+    elif isinstance(mirrors, (list, tuple)) and all(
+            isinstance(url, str) for url in mirrors):
+        origin = 'mirrors'
+    else:
+        raise TypeError('mirrors must be a list of URL strings (or one string '
+                        f'of URLs separated by spaces), got {mirrors!r:.80}')
+    mirrors = list(mirrors)
+    for index, url in enumerate(mirrors):
+        if urllib.parse.urlsplit(url).scheme.lower() not in (
+                'http', 'https', 'file'):
+            problem = _bad_mirror_entry(url, mirrors[index - 1] if index else '')
+            message = (f'{origin} の {url!r} は URL ではありません (not a URL): '
+                       f'{problem}')
+            if origin == 'mirrors':
+                raise ValueError(message)
+            raise WikiText2Unavailable(message)
+    return mirrors
+
+
+def _bad_mirror_entry(entry, previous):
+    """Why `entry` is not a mirror URL, and the URL that was probably meant."""
+    if previous.lower().startswith('file:'):
+        return ('file:// の URL に空白があると、そこで区切られます。空白は %20 と'
+                '書いてください (a space splits the list; write it as %20: '
+                f'{previous}%20{entry})')
+    if re.match(r'[A-Za-z]:[\\/]', entry):
+        return ('Windows のパスはこの Python では開けません。この PC 上のパスを '
+                'file:// の URL で書いてください (a Windows path; give a path '
+                'of this machine as a file:// URL, e.g. '
+                'file:///mnt/c/data/wikitext-2-v1.zip under WSL)')
+    return ('ローカルのファイルは file:// の URL で書いてください (give a local '
+            f'file as a file:// URL: {Path(entry).expanduser().absolute().as_uri()})')
 
 
 def _default_cache_dir():
@@ -157,6 +239,18 @@ def _dir_from_environment(value):
         return directory
     if directory.is_dir():
         problem = f'{TRAIN_FILE} がありません (no {TRAIN_FILE} there)'
+    elif directory.name == TRAIN_FILE and directory.exists():
+        problem = (f'{TRAIN_FILE} そのものではなく、それを含むディレクトリ '
+                   f'{directory.parent} を指定してください (this is the file '
+                   'itself; give the directory that holds it)')
+    elif directory.is_file() and zipfile.is_zipfile(directory):
+        problem = (f'zip ファイルです。展開してできた {DATA_DIR_NAME}/ を指定する'
+                   f'か、zip をキャッシュに {ARCHIVE_NAME} として置いて {DIR_ENV} '
+                   f'を未設定にしてください (a zip: extract it and give the '
+                   f'{DATA_DIR_NAME}/ folder, or put it into the cache as '
+                   f'{ARCHIVE_NAME} and unset {DIR_ENV})')
+    elif directory.exists():
+        problem = ('ディレクトリではなくファイルです (a file, not a directory)')
     else:
         problem = 'ディレクトリがありません (no such directory)'
     message = (
@@ -174,7 +268,12 @@ def _dir_from_environment(value):
 
 
 def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected,
-                               timeout):
+                               timeout, deadline):
+    data_dir = cache_dir / DATA_DIR_NAME
+    # Verified data is used as it is, also from a read-only cache (a
+    # teacher's prepared copy): only the steps below need to write.
+    if _holds_expected_files(data_dir, expected):
+        return data_dir
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(cache_dir, os.W_OK | os.X_OK):
@@ -186,38 +285,79 @@ def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected,
             f'{DIR_ENV} でデータのディレクトリを指定してください '
             f'(set {CACHE_ENV} to a writable folder, or {DIR_ENV}).') from None
     _remove_stale_temporaries(cache_dir)
-    data_dir = cache_dir / DATA_DIR_NAME
-    if _holds_expected_files(data_dir, expected):
-        return data_dir
 
     attempts = []
-    # An archive in the cache is used only if its checksum still verifies; a
-    # bad one (e.g. an HTML error page saved under the zip's name) is removed.
     cached_archive = cache_dir / ARCHIVE_NAME
-    if cached_archive.exists():
-        try:
-            _check_sha1(_sha1_of_file(cached_archive), archive_sha1)
-            _install_archive(cached_archive, cache_dir, expected)
+    if cached_archive.exists() or cached_archive.is_symlink():
+        problem = _install_cached_archive(cached_archive, cache_dir,
+                                          archive_sha1, expected)
+        if problem is None:
             return data_dir
-        except (_SourceFailed, OSError, zipfile.BadZipFile) as error:
-            cached_archive.unlink(missing_ok=True)
-            attempts.append((f'キャッシュ (cache) {cached_archive}',
-                             f'{_reason(error, timeout)}; 削除しました '
-                             '(discarded)'))
+        attempts.append((f'キャッシュ (cache) {cached_archive}', problem))
 
     for url in mirrors:
         try:
             if urllib.parse.urlsplit(url).path.endswith('/'):
-                _install_from_parquet_dir(url, cache_dir, expected, timeout)
+                _install_from_parquet_dir(url, cache_dir, expected, timeout,
+                                          deadline)
             else:
                 _install_from_archive_url(url, cache_dir, archive_sha1,
-                                          expected, timeout)
+                                          expected, timeout, deadline)
             return data_dir
-        except (_SourceFailed, OSError, http.client.HTTPException,
-                zipfile.BadZipFile, ValueError) as error:
+        except OSError as error:
+            if _is_local_fault(error):  # the next mirror would fail alike
+                raise WikiText2Unavailable(
+                    _cache_write_failed(error, cache_dir)) from None
+            attempts.append((url, _reason(error, timeout)))
+        except (_SourceFailed, http.client.HTTPException, ValueError,
+                *_ZIP_ERRORS) as error:
             attempts.append((url, _reason(error, timeout)))
     raise WikiText2Unavailable(
         _unavailable_message(attempts, cache_dir, archive_sha1), attempts)
+
+
+def _install_cached_archive(archive, cache_dir, archive_sha1, expected):
+    """Install the archive a reader put into the cache; None if that worked,
+    else the reason shown. Only a failed checksum deletes it: a verified
+    archive is the reader's offline copy, whatever else goes wrong."""
+    if not archive.is_file():
+        return ('ファイルではありません (not a regular file); '
+                'そのままにしました (left in place)')
+    try:
+        actual = _sha1_of_file(archive)
+    except OSError as error:
+        return f'読めません (cannot read: {error}); そのままにしました (left in place)'
+    if actual != archive_sha1:
+        # E.g. an HTML error page saved under the zip's name (d2l-en #2588).
+        archive.unlink(missing_ok=True)
+        return (f'SHA-1 が一致しません (checksum mismatch: got {actual}, '
+                f'expected {archive_sha1}); 削除しました (discarded)')
+    try:
+        _install_archive(archive, cache_dir, expected)
+    except OSError as error:  # the disk's fault (full, quota, I/O), not its
+        raise WikiText2Unavailable(
+            _cache_write_failed(error, cache_dir, kept=archive)) from None
+    except (_SourceFailed, *_ZIP_ERRORS) as error:
+        return (f'{_reason(error, None)}; SHA-1 は一致したので残しました '
+                '(checksum verified, left in place)')
+    return None
+
+
+def _is_local_fault(error):
+    return getattr(error, 'errno', None) in _LOCAL_FAULTS
+
+
+def _cache_write_failed(error, cache_dir, kept=None):
+    lines = [f'キャッシュディレクトリ {cache_dir} に書き込めませんでした '
+             f'(could not write to the cache: {error})。']
+    if kept is not None:
+        lines.append(f'SHA-1 を検証した {kept} はそのまま残してあります '
+                     '(the verified archive was kept).')
+    lines.append(f'ディスクの空きを増やしてもう一度実行するか、空きのある別の場所を'
+                 f'環境変数 {CACHE_ENV} に設定してください (free some disk '
+                 f'space and run again, or set {CACHE_ENV} to a folder with '
+                 'room).')
+    return '\n'.join(lines)
 
 
 def _reason(error, timeout):
@@ -227,7 +367,7 @@ def _reason(error, timeout):
     cause = getattr(error, 'reason', error)  # URLError wraps the real cause
     if isinstance(cause, TimeoutError):
         return f'タイムアウト (timeout after {timeout:g} s)'
-    if isinstance(error, zipfile.BadZipFile):
+    if isinstance(error, _ZIP_ERRORS):
         return f'壊れた zip です (bad zip: {error})'
     if isinstance(error, urllib.error.URLError):
         return f'接続できません (connection failed: {cause})'
@@ -235,15 +375,16 @@ def _reason(error, timeout):
 
 
 def _install_from_archive_url(url, cache_dir, archive_sha1, expected,
-                              timeout):
-    part, sha1 = _download(url, cache_dir, timeout=timeout,
+                              timeout, deadline):
+    part, sha1 = _download(url, cache_dir, timeout=timeout, deadline=deadline,
                            magic=_ZIP_MAGIC, kind='zip')
     try:
         _check_sha1(sha1, archive_sha1)
         _install_archive(part, cache_dir, expected)
         # Keep the verified archive so that a damaged extraction can be
-        # redone without the network.
-        os.replace(part, cache_dir / ARCHIVE_NAME)
+        # redone without the network; the data is in place even if not.
+        with contextlib.suppress(OSError):
+            os.replace(part, cache_dir / ARCHIVE_NAME)
     finally:
         part.unlink(missing_ok=True)
 
@@ -278,7 +419,8 @@ def _extract_safely(zip_file, target):
     zip_file.extractall(target)
 
 
-def _install_from_parquet_dir(base_url, cache_dir, expected, timeout):
+def _install_from_parquet_dir(base_url, cache_dir, expected, timeout,
+                              deadline):
     """Rebuild the .tokens files from the Hub's Parquet files."""
     engine = _parquet_engine()  # checked before any download
     work = Path(tempfile.mkdtemp(dir=cache_dir,
@@ -290,10 +432,16 @@ def _install_from_parquet_dir(base_url, cache_dir, expected, timeout):
             url = urllib.parse.urljoin(base_url, parquet_name)
             try:
                 part, _ = _download(url, work, timeout=timeout,
-                                    magic=_PARQUET_MAGIC, kind='Parquet')
+                                    deadline=deadline, magic=_PARQUET_MAGIC,
+                                    kind='Parquet')
                 rows = _read_parquet_text(part, engine)
                 part.unlink()
-            except (_SourceFailed, OSError, http.client.HTTPException,
+            except OSError as error:
+                if _is_local_fault(error):
+                    raise
+                raise _SourceFailed(
+                    f'{parquet_name}: {_reason(error, timeout)}') from error
+            except (_SourceFailed, http.client.HTTPException,
                     ValueError) as error:
                 raise _SourceFailed(
                     f'{parquet_name}: {_reason(error, timeout)}') from error
@@ -336,20 +484,29 @@ def _read_parquet_text(path, engine):
         if engine == 'pyarrow':
             import pyarrow.parquet
             table = pyarrow.parquet.read_table(path, columns=['text'])
-            return table.column('text').to_pylist()
-        import pandas
-        frame = pandas.read_parquet(path, columns=['text'], engine=engine)
-        return frame['text'].tolist()
+            rows = table.column('text').to_pylist()
+        else:
+            import pandas
+            frame = pandas.read_parquet(path, columns=['text'], engine=engine)
+            rows = frame['text'].tolist()
     except (KeyError, ValueError, OSError) as error:
         raise _SourceFailed(f'Parquet を読めません (cannot read Parquet: '
                             f'{error})') from error
+    odd = next((row for row in rows
+                if row is not None and not isinstance(row, str)), None)
+    if odd is not None:
+        raise _SourceFailed(f'Parquet の text 列が文字列ではありません (column '
+                            f"'text' holds {type(odd).__name__} such as "
+                            f'{odd!r:.40}, expected strings)')
+    return rows
 
 
-def _download(url, directory, *, timeout, magic, kind):
+def _download(url, directory, *, timeout, deadline, magic, kind):
     """Download url into a temporary file in directory; return (path, SHA-1).
 
     The file is removed again if anything goes wrong, Ctrl-C included.
     """
+    give_up_at = time.monotonic() + deadline
     request = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
     handle, name = tempfile.mkstemp(dir=directory, suffix='.part',
                                     prefix=_TMP_PREFIX + 'download-')
@@ -363,19 +520,24 @@ def _download(url, directory, *, timeout, magic, kind):
                 raise _SourceFailed(f'HTTP {error.code} {error.reason}') \
                     from None
             with response:
-                sha1 = _copy_checked(response, out, url, magic, kind)
+                sha1 = _copy_checked(response, out, url, magic, kind,
+                                     give_up_at, deadline)
         return part, sha1
     except BaseException:
         part.unlink(missing_ok=True)
         raise
 
 
-def _copy_checked(response, out, url, magic, kind):
+def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
     status = getattr(response, 'status', None)  # None for file:// URLs
     if status is not None and status != 200:
         raise _SourceFailed(f'HTTP {status} (expected 200)')
     content_type = response.headers.get('Content-Type', '')
     media_type = content_type.split(';')[0].strip().lower()
+    if urllib.parse.urlsplit(url).scheme.lower() == 'file':
+        # urllib guesses a local file's type from its name ('text/plain'
+        # for .parquet); only the first bytes below say what it is.
+        media_type = ''
     if 'html' in media_type:
         raise _SourceFailed('ファイルではなく HTML ページが返されました '
                             '(got an HTML page, Content-Type: '
@@ -394,10 +556,18 @@ def _copy_checked(response, out, url, magic, kind):
     head = b''  # the first bytes, to recognize an HTML page early
     received = 0
     progress = _Progress(url, declared)
+    finished = False
     try:
         # read1 returns what has arrived (read would wait for the full 64 KiB),
         # so an error page is recognized even if the server then stalls.
         while chunk := response.read1(64 * 1024):
+            # Each read waits at most `timeout`; this bounds the whole download
+            # of a mirror that trickles a byte at a time.
+            if time.monotonic() > give_up_at:
+                raise _SourceFailed(
+                    f'期限切れ (deadline: not finished after {deadline:g} s, '
+                    f'{_megabytes(received)} received); 回線が遅いなら '
+                    '--deadline (関数では deadline=) を長くしてください')
             if len(head) < 64:
                 head += chunk[:64 - len(head)]
                 if len(head) >= len(magic) and not head.startswith(magic):
@@ -409,8 +579,10 @@ def _copy_checked(response, out, url, magic, kind):
             digest.update(chunk)
             out.write(chunk)
             progress.update(received)
+        out.flush()  # a full disk shows here, before 'finished' is printed
+        finished = True
     finally:
-        progress.close()
+        progress.close(finished)
     # http.client returns a short body without error when the connection
     # closes early, so compare with the announced length ourselves.
     if declared is not None and received != declared:
@@ -430,10 +602,10 @@ def _not_a_file(kind, head):
 
 
 class _Progress:
-    """A light progress display on stderr for long downloads.
+    """A light progress display on stderr for long or slow downloads.
 
-    On a terminal one line is redrawn in place; elsewhere (Jupyter, logs) only
-    a start line and an end line are printed.
+    On a terminal one line is redrawn in place; elsewhere (Jupyter, logs) a
+    start line, a line every _PROGRESS_EVERY_SECONDS and an end line.
     """
 
     def __init__(self, url, total):
@@ -441,36 +613,52 @@ class _Progress:
         self.received = 0
         self.started = False
         self.on_terminal = sys.stderr is not None and sys.stderr.isatty()
+        self.begun_at = time.monotonic()
         self.last_drawn = 0.0
 
     def update(self, received):
         self.received = received
-        if not self.started and max(self.total or 0,
-                                    received) >= _PROGRESS_MIN_BYTES:
-            self.started = True
+        now = time.monotonic()
+        if not self.started and (
+                max(self.total or 0, received) >= _PROGRESS_MIN_BYTES
+                or now - self.begun_at >= _PROGRESS_AFTER_SECONDS):
+            self.started, self.last_drawn = True, now
             if not self.on_terminal:
                 size = f' ({_megabytes(self.total)})' if self.total else ''
                 _say(f'ダウンロード中 (downloading) {self.url}{size} ...')
-        if (self.started and self.on_terminal
-                and time.monotonic() - self.last_drawn > 0.2):
-            self.last_drawn = time.monotonic()
+        if not self.started:
+            return
+        if self.on_terminal and now - self.last_drawn > 0.2:
+            self.last_drawn = now
             self._draw()
+        elif (not self.on_terminal
+              and now - self.last_drawn >= _PROGRESS_EVERY_SECONDS):
+            self.last_drawn = now
+            _say(f'  {self._amount()}')
 
-    def _draw(self):
+    def _amount(self):
         done = _megabytes(self.received)
         if self.total:
             percent = 100 * self.received // self.total
             done = f'{percent:3d}% {done} / {_megabytes(self.total)}'
-        print(f'\r{done}  {self.url}', end='', file=sys.stderr, flush=True)
+        return done
 
-    def close(self):
+    def _draw(self):
+        print(f'\r{self._amount()}  {self.url}', end='', file=sys.stderr,
+              flush=True)
+
+    def close(self, finished):
+        """End the display; `finished` says whether the transfer completed
+        (after an error or Ctrl-C the error explains, not a 'finished')."""
         if not self.started:
             return
         if self.on_terminal:
             self._draw()
             print(file=sys.stderr, flush=True)
-        else:
+        elif finished:
             _say(f'終了 (finished): {_megabytes(self.received)}')
+        else:
+            _say(f'中断 (stopped) after {_megabytes(self.received)}')
 
 
 def _megabytes(size):
@@ -492,9 +680,12 @@ def _sha1_of_file(path):
 
 
 def _holds_expected_files(directory, expected):
-    return all((directory / name).is_file()
-               and _sha1_of_file(directory / name) == sha1
-               for name, sha1 in expected.items())
+    try:
+        return all((directory / name).is_file()
+                   and _sha1_of_file(directory / name) == sha1
+                   for name, sha1 in expected.items())
+    except OSError:  # unreadable, or moved away by another process meanwhile
+        return False
 
 
 def _verify_files(directory, expected):
@@ -510,18 +701,46 @@ def _verify_files(directory, expected):
 
 
 def _move_into_place(new_dir, final_dir, expected):
-    """Put new_dir at final_dir by renames: never a half-copied folder."""
-    if final_dir.exists():  # stale or damaged: move it aside, then delete
-        trash = Path(tempfile.mkdtemp(dir=final_dir.parent,
-                                      prefix=_TMP_PREFIX + 'old-'))
-        os.replace(final_dir, trash / final_dir.name)
-        shutil.rmtree(trash, ignore_errors=True)
-    try:
-        os.replace(new_dir, final_dir)
-    except OSError:
-        # Another process may have installed verified data meanwhile.
-        if not _holds_expected_files(final_dir, expected):
-            raise
+    """Put new_dir at final_dir by renames: never a half-copied folder.
+
+    Several processes may fill one cache at once (a classroom on a shared
+    home directory). A verified final_dir is never replaced: whoever finds
+    one uses it, and the caller discards its own copy. Only an unverified
+    final_dir is moved aside, under a lock, so that no process removes a
+    directory that another has just verified and returned.
+    """
+    with contextlib.suppress(OSError):
+        os.rename(new_dir, final_dir)  # fails if final_dir is not empty
+        return
+    with _install_lock(final_dir.parent):
+        if _holds_expected_files(final_dir, expected):
+            return
+        if final_dir.exists() or final_dir.is_symlink():  # stale or damaged
+            trash = Path(tempfile.mkdtemp(dir=final_dir.parent,
+                                          prefix=_TMP_PREFIX + 'old-'))
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(final_dir, trash / final_dir.name)
+            shutil.rmtree(trash, ignore_errors=True)
+        try:
+            os.rename(new_dir, final_dir)
+        except OSError:
+            # A process without the lock installed verified data meanwhile.
+            if not _holds_expected_files(final_dir, expected):
+                raise
+
+
+@contextlib.contextmanager
+def _install_lock(cache_dir):
+    """Hold an exclusive lock on the cache's lock file (none without fcntl)."""
+    if fcntl is None:
+        yield
+        return
+    with open(cache_dir / _LOCK_NAME, 'a') as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _remove_stale_temporaries(cache_dir):
@@ -541,23 +760,82 @@ def _remove_stale_temporaries(cache_dir):
             pass  # another process removed it first
 
 
-_NOTICED_FILES = set()
+def _sha1_of_utf8_text(path):
+    """SHA-1 of a text file that must be UTF-8; a clear error if it is not,
+    or if it cannot be read."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    decoder = codecs.getincrementaldecoder('utf-8')()
+    try:
+        with open(path, 'rb') as file:
+            while block := file.read(2**20):
+                digest.update(block)
+                decoder.decode(block)
+            decoder.decode(b'', final=True)
+    except UnicodeDecodeError:
+        raise WikiText2Unavailable(not_utf8_message(path)) from None
+    except OSError as error:
+        raise WikiText2Unavailable(
+            f'{path} を読めません (cannot read: {error})。ファイルの権限と'
+            f'ディスクを確かめてください (check its permissions and the disk).'
+        ) from None
+    return digest.hexdigest()
 
 
-def _notice_if_not_official(train_file, official_sha1):
-    """Say once per process and file when the training text is not official.
+def not_utf8_message(path):
+    """Explain that the text file `path` is not UTF-8, and how to convert it.
+
+    The encoding is guessed among those a Japanese reader's files often have.
+    """
+    data = Path(path).read_bytes()
+    try:
+        data.decode('utf-8')
+        where = ''
+    except UnicodeDecodeError as error:
+        where = f': byte 0x{data[error.start]:02x} at offset {error.start}'
+    guess = None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        guess = ('UTF-16', 'UTF-16')
+    else:
+        # EUC-JP first: Shift_JIS text rarely decodes as EUC-JP, while EUC-JP
+        # text often decodes as Shift_JIS (as half-width katakana).
+        for codec, name in (('euc_jp', 'EUC-JP'), ('cp932', 'Shift_JIS')):
+            try:
+                data.decode(codec)
+                guess = (name, 'CP932' if codec == 'cp932' else name)
+                break
+            except UnicodeDecodeError:
+                pass
+    if guess is None:
+        source = '元の文字コード (its encoding)'
+        command_from = 'ENCODING'
+    else:
+        source = f'{guess[0]} のようです (looks like {guess[0]})'
+        command_from = guess[1]
+    name = Path(path).name
+    return (f'{path} は UTF-8 ではありません (not UTF-8{where})。{source}。'
+            f'UTF-8 に変換してください (convert it to UTF-8), 例 (e.g.): '
+            f'iconv -f {command_from} -t UTF-8 {name} > {name}.utf8 && '
+            f'mv {name}.utf8 {name}')
+
+
+_notice_shown = False
+
+
+def _notice_if_not_official(train_sha1, official_sha1):
+    """Say once per process when the training text is not the official one.
 
     The offline corpus of this project (validation + test concatenated) is
     such a file: anything computed on it differs from the official results.
+    A calm line on stdout: Jupyter shows stderr as if it were an error.
     """
-    if str(train_file) in _NOTICED_FILES:
+    global _notice_shown
+    if _notice_shown or train_sha1 == official_sha1:
         return
-    if _sha1_of_file(train_file) != official_sha1:
-        _NOTICED_FILES.add(str(train_file))
-        _say(f'注意: {train_file} は公式の WikiText-2 訓練データではないため、'
-             'これで得た結果は公式データでの結果と異なります '
-             '(note: not the official WikiText-2 training split; '
-             'results will differ).')
+    _notice_shown = True
+    print(f'注意: この {TRAIN_FILE} は公式の WikiText-2 訓練データではないので、'
+          '結果の数値は公式のものと異なります (note: this wiki.train.tokens is '
+          'not the official training split, so numbers differ from the '
+          'official ones).', flush=True)
 
 
 def _unavailable_message(attempts, cache_dir, archive_sha1):
@@ -590,8 +868,13 @@ def _say(message):
     print(message, file=sys.stderr, flush=True)
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one line and status 1, like any other failure
+        self.exit(1, f'{self.prog}: {message}\n')
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog='python -m d2l_extras.wikitext2',
         description='WikiText-2 を用意し、そのディレクトリを表示する '
                     '(fetch WikiText-2 and print its directory). '
@@ -599,14 +882,26 @@ def main(argv=None):
     parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT,
                         help='seconds per connection and read '
                              f'(default {DEFAULT_TIMEOUT:g})')
+    parser.add_argument('--deadline', type=float, default=DEFAULT_DEADLINE,
+                        help='seconds for one whole download '
+                             f'(default {DEFAULT_DEADLINE:g})')
     args = parser.parse_args(argv)
     try:
-        print(wikitext2_dir(timeout=args.timeout))
-    except WikiText2Unavailable as error:
-        print(error, file=sys.stderr)
-        return 1
+        # stdout carries the directory only, so that $(...) can capture it
+        with contextlib.redirect_stdout(sys.stderr):
+            data_dir = wikitext2_dir(timeout=args.timeout,
+                                     deadline=args.deadline)
     except KeyboardInterrupt:
+        print('中断しました (interrupted)', file=sys.stderr)
         return 130
+    except (WikiText2Unavailable, ValueError, TypeError) as error:
+        print(error, file=sys.stderr)  # these messages explain themselves
+        return 1
+    except Exception as error:  # the promise: an explanation, no traceback
+        print(f'WikiText-2 を用意できませんでした (could not obtain '
+              f'WikiText-2): {type(error).__name__}: {error}', file=sys.stderr)
+        return 1
+    print(data_dir)
     return 0
 
 

@@ -5,9 +5,11 @@ default User-Agent, an HTML error page with status 200, a body cut short, an
 archive with the wrong checksum, a stalled connection, a redirect.
 """
 
+import errno
 import hashlib
 import http.server
 import io
+import json
 import os
 import socket
 import subprocess
@@ -21,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from booktools.paths import SHARED_DIR
 from d2l_extras import wikitext2
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 1.0  # seconds; the stalled mirror must hit it
 
 # Small text in the format of the .tokens files (whitespace-only lines are
@@ -151,6 +153,19 @@ def silent(handler):
     handler.server.release_stalled.wait(10)  # accepts, never answers
 
 
+def trickle(handler):
+    # A mirror that keeps the connection alive with a byte every 0.1 s.
+    handler.send_response(200)
+    handler.send_header('Content-Type', 'application/zip')
+    handler.send_header('Content-Length', str(len(GOOD_ZIP)))
+    handler.end_headers()
+    for byte in GOOD_ZIP:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        if handler.server.release_stalled.wait(0.1):
+            return
+
+
 def redirect(handler):
     handler.send_response(302)
     handler.send_header('Location', '/good/wikitext-2-v1.zip')
@@ -178,6 +193,7 @@ ROUTES = {
     '/stall/wikitext-2-v1.zip': stall,
     '/silent/wikitext-2-v1.zip': silent,
     '/redirect/wikitext-2-v1.zip': redirect,
+    '/trickle/wikitext-2-v1.zip': trickle,
 }
 
 
@@ -211,7 +227,7 @@ def clean_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(wikitext2.CACHE_ENV, str(tmp_path / 'default-cache'))
     monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
     monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
-    monkeypatch.setattr(wikitext2, '_NOTICED_FILES', set())
+    monkeypatch.setattr(wikitext2, '_notice_shown', False, raising=False)
 
 
 @pytest.fixture
@@ -478,7 +494,8 @@ def test_damaged_extracted_file_is_restored_from_the_cached_archive(
     server.requests.clear()
     assert_fixture_data(fetch([], cache))
     assert server.requests == []
-    assert contents(cache) == VERIFIED_CACHE
+    # Replacing a damaged directory is serialized by a lock file.
+    assert contents(cache) == sorted(VERIFIED_CACHE + ['.d2l-install.lock'])
 
 
 def test_stale_temporaries_are_removed_fresh_ones_kept(mirror, cache):
@@ -548,13 +565,18 @@ def test_dir_environment_variable_on_the_parent_gets_a_hint(monkeypatch,
 def test_notice_for_a_training_file_that_is_not_official(monkeypatch, capsys,
                                                          tmp_path):
     data_dir = write_data_dir(tmp_path / 'data')
+    other_dir = write_data_dir(tmp_path / 'other')
     monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir))
     wikitext2.wikitext2_dir()  # official checksums: the fixture is not
-    wikitext2.wikitext2_dir()  # once per process and file is enough
-    lines = capsys.readouterr().err.splitlines()
+    wikitext2.wikitext2_dir()  # once per process is enough
+    monkeypatch.setenv(wikitext2.DIR_ENV, str(other_dir))
+    wikitext2.wikitext2_dir()
+    out, err = capsys.readouterr()
+    assert err == ''  # Jupyter shows stderr in an error box
+    lines = out.splitlines()
     assert len(lines) == 1
-    assert 'not the official WikiText-2 training split' in lines[0]
-    assert str(data_dir / 'wiki.train.tokens') in lines[0]
+    assert 'wiki.train.tokens is not the official training split' in lines[0]
+    assert str(tmp_path) not in lines[0] and '/' not in lines[0]
 
 
 def test_no_notice_when_the_training_file_matches(monkeypatch, capsys,
@@ -579,10 +601,9 @@ def test_tokens_text_from_rows_rebuilds_the_file():
 
 
 def shared_split(name):
-    for root in (REPO_ROOT.parent / 'shared', Path('/work/shared')):
-        path = root / 'data' / 'wikitext-2' / name
-        if path.is_file():
-            return path
+    path = SHARED_DIR / 'data' / 'wikitext-2' / name
+    if path.is_file():
+        return path
     pytest.skip('shared WikiText-2 validation/test files not found')
 
 
@@ -664,8 +685,6 @@ def test_default_mirrors_try_smerity_then_hub_then_s3():
 def run_cli(env_updates):
     env = {key: value for key, value in os.environ.items()
            if key != wikitext2.DIR_ENV}
-    env['PYTHONPATH'] = os.pathsep.join(
-        [str(REPO_ROOT)] + [p for p in [env.get('PYTHONPATH')] if p])
     env.update(env_updates)
     return subprocess.run(
         [sys.executable, '-m', 'd2l_extras.wikitext2', '--timeout', '5'],
@@ -692,3 +711,320 @@ def test_cli_prints_the_directory(tmp_path):
     assert result.returncode == 0
     assert result.stdout == f'{data_dir}\n'
     assert 'not the official' in result.stderr  # the fixture is not
+
+
+# ------------------------------------------- faults that are not the data's
+#
+# Mounting needs root with CAP_SYS_ADMIN (as in this project's containers);
+# elsewhere the same failure is injected, and the *_tmpfs variants skip.
+
+def mount(*args):
+    try:
+        return subprocess.run(['mount', *map(str, args)], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture
+def mounts():
+    """mounts(directory, *mount arguments) -> whether it worked; every mount
+    is undone at the end of the test."""
+    mounted = []
+
+    def mount_here(directory, *args):
+        directory.mkdir(parents=True, exist_ok=True)
+        if not mount(*args, directory):
+            return False
+        mounted.append(directory)
+        return True
+    yield mount_here
+    for directory in reversed(mounted):
+        subprocess.run(['umount', '-l', str(directory)], timeout=10)
+
+
+def small_tmpfs(mounts, directory):
+    if not mounts(directory, '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs'):
+        pytest.skip('cannot mount a tmpfs here (needs CAP_SYS_ADMIN)')
+
+
+def fill_up(directory):
+    """Use up the free space of the (small) file system of directory."""
+    with open(directory / 'filler', 'wb', buffering=0) as filler:
+        with pytest.raises(OSError) as full:
+            for _ in range(10**4):  # bounded: 64 KiB take 16 writes
+                filler.write(b'x' * 4096)
+    assert full.value.errno == errno.ENOSPC
+
+
+@pytest.mark.parametrize('fault', ['tmpfs', 'injected'])
+def test_full_disk_while_extracting_keeps_the_verified_archive(
+        monkeypatch, mounts, tmp_path, fault):
+    disk = tmp_path / 'disk'
+    cache = disk / 'cache'
+    if fault == 'tmpfs':
+        small_tmpfs(mounts, disk)
+        cache.mkdir()
+        (cache / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)  # the teacher's copy
+        fill_up(disk)
+    else:
+        cache.mkdir(parents=True)
+        (cache / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)
+
+        def no_space(*args, **kwargs):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        monkeypatch.setattr(zipfile.ZipFile, 'extractall', no_space)
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([], cache)
+    message = str(failure.value)
+    assert 'No space left on device' in message
+    assert 'the verified archive was kept' in message
+    assert wikitext2.CACHE_ENV in message and 'free some disk space' in message
+    assert (cache / 'wikitext-2-v1.zip').read_bytes() == GOOD_ZIP
+    assert contents(cache) == ['wikitext-2-v1.zip']  # no half-extracted data
+
+
+def test_full_disk_while_downloading_says_what_to_do(mounts, tmp_path, mirror,
+                                                     capsys, monkeypatch):
+    monkeypatch.setattr(wikitext2, '_PROGRESS_MIN_BYTES', 1)
+    small_tmpfs(mounts, tmp_path / 'disk')
+    fill_up(tmp_path / 'disk')
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([mirror('good'), mirror('good')], tmp_path / 'disk' / 'cache')
+    message = str(failure.value)
+    assert 'No space left on device' in message
+    assert 'free some disk space' in message
+    assert 'finished' not in capsys.readouterr().err
+
+
+def test_cached_archive_that_is_a_directory_is_left_alone(mirror, cache):
+    (cache / 'wikitext-2-v1.zip').mkdir(parents=True)
+    (cache / 'wikitext-2-v1.zip' / 'notes.txt').write_text('mine')
+    assert_fixture_data(fetch([mirror('good')], cache))
+    assert (cache / 'wikitext-2-v1.zip' / 'notes.txt').read_text() == 'mine'
+
+
+def test_cached_archive_with_an_unrelated_error_is_not_deleted(mirror, cache):
+    # Its checksum verifies, but the members do not (wrong member SHA-1s).
+    cache.mkdir()
+    (cache / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([mirror('forbidden')], cache,
+              member_sha1s=dict(GOOD_SHA1S, **{'wiki.train.tokens': '0' * 40}))
+    assert 'left in place' in failure.value.attempts[0][1]
+    assert (cache / 'wikitext-2-v1.zip').read_bytes() == GOOD_ZIP
+
+
+@pytest.mark.parametrize('how', ['bind-ro', 'injected'])
+def test_verified_read_only_cache_is_used(monkeypatch, mounts, mirror, server,
+                                          cache, how):
+    fetch([mirror('good')], cache)
+    if how == 'bind-ro':  # root ignores chmod; a read-only mount stops it
+        if not (mounts(cache, '--bind', cache) and mount('-o', 'remount,bind,ro',
+                                                  cache)):
+            pytest.skip('cannot make a read-only bind mount here')
+        with pytest.raises(OSError):
+            (cache / 'probe').write_text('x')
+    else:
+        real_access = os.access
+        monkeypatch.setattr(wikitext2.os, 'access', lambda path, mode: (
+            False if mode & os.W_OK else real_access(path, mode)))
+    server.requests.clear()
+    assert_fixture_data(fetch([mirror('good')], cache))
+    assert server.requests == []
+
+
+def test_read_only_cache_without_data_says_so(monkeypatch, mirror, cache):
+    monkeypatch.setattr(wikitext2.os, 'access', lambda path, mode: False)
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([mirror('good')], cache)
+    assert wikitext2.CACHE_ENV in str(failure.value)
+
+
+RACE_SCRIPT = r'''
+import json, multiprocessing, sys, traceback
+from pathlib import Path
+from d2l_extras import wikitext2
+
+root, url, sha1s_json, rounds, workers = sys.argv[1:]
+sha1s = json.loads(sha1s_json)
+barrier = multiprocessing.get_context('fork').Barrier(int(workers))
+
+archive_sha1 = sha1s.pop('archive')
+
+def work(_):
+    failures = []
+    for r in range(int(rounds)):
+        barrier.wait(timeout=20)  # all start the round at the same moment
+        try:
+            data_dir = wikitext2.wikitext2_dir(
+                mirrors=[url], cache_dir=Path(root) / f'round-{r}',
+                archive_sha1=archive_sha1, member_sha1s=sha1s, timeout=5)
+            for name in sha1s:
+                (data_dir / name).read_bytes()
+        except Exception:
+            failures.append(f'round {r}: ' + traceback.format_exc(limit=-1))
+    return failures
+
+with multiprocessing.get_context('fork').Pool(int(workers)) as pool:
+    failures = sum(pool.map(work, range(int(workers))), [])
+print(f'{len(failures)} failures', *failures[:3], sep='\n')
+sys.exit(1 if failures else 0)
+'''
+
+
+def test_processes_filling_one_cache_at_once_all_succeed(tmp_path):
+    # A classroom on a shared home directory: 4 processes, 50 rounds, each
+    # round a fresh cache that all of them fill at the same moment.
+    archive = tmp_path / 'wikitext-2-v1.zip'
+    archive.write_bytes(GOOD_ZIP)
+    sha1s = dict(GOOD_SHA1S, archive=sha1_of(GOOD_ZIP))
+    env = dict(os.environ)
+    env.pop(wikitext2.DIR_ENV, None)
+    result = subprocess.run(
+        [sys.executable, '-c', RACE_SCRIPT, str(tmp_path / 'caches'),
+         archive.as_uri(), json.dumps(sha1s), '50', '4'],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys,
+                                                      mirror, cache):
+    monkeypatch.setattr(wikitext2, '_PROGRESS_AFTER_SECONDS', 0.3)
+    started = time.monotonic()
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([mirror('trickle')], cache, deadline=1.5)
+    assert time.monotonic() - started < 10  # the server would go on for 70 s
+    assert 'deadline' in failure.value.attempts[0][1]
+    assert contents(cache) == []
+    err = capsys.readouterr().err  # a slow transfer shows progress, any size
+    assert 'downloading' in err and mirror('trickle') in err
+    assert 'finished' not in err
+
+
+def test_interrupted_download_does_not_say_finished(monkeypatch, capsys,
+                                                    mirror, cache):
+    monkeypatch.setattr(wikitext2, '_PROGRESS_MIN_BYTES', 1)
+    real_update = wikitext2._Progress.update
+
+    def interrupt(self, received):
+        real_update(self, received)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(wikitext2._Progress, 'update', interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fetch([mirror('good')], cache)
+    err = capsys.readouterr().err
+    assert 'downloading' in err and 'finished' not in err
+
+
+# ------------------------------------------------ files that are not right
+
+def write_hub_parquet(directory, column):
+    """The Hub's Parquet files under directory; column(tokens name) -> rows."""
+    if parquet_reader_or_skip() != 'pyarrow':
+        pytest.skip('writing the fixture Parquet files needs pyarrow')
+    import pyarrow
+    import pyarrow.parquet
+    directory.mkdir(parents=True)
+    for parquet_name, tokens_name in wikitext2.PARQUET_FILES.items():
+        pyarrow.parquet.write_table(pyarrow.table({'text': column(tokens_name)}),
+                                    directory / parquet_name)
+
+
+def test_file_url_parquet_mirror(tmp_path, cache):
+    hub = tmp_path / 'usb stick' / 'wikitext-2-v1'
+    write_hub_parquet(hub, lambda name: hub_rows(FIXTURE_TEXTS[name]))
+    assert_fixture_data(fetch([hub.as_uri() + '/'], cache))
+
+
+def test_parquet_with_a_text_column_of_numbers_is_explained(tmp_path, cache):
+    hub = tmp_path / 'hub'
+    write_hub_parquet(hub, lambda name: list(range(3)))
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([hub.as_uri() + '/'], cache)
+    assert "column 'text' holds int" in failure.value.attempts[0][1]
+
+
+JAPANESE = ' \n = 日本語の記事 = \n \n 吾輩 は 猫 で ある 。 \n'
+
+
+@pytest.mark.parametrize('codec, named', [('cp932', 'Shift_JIS'),
+                                          ('euc_jp', 'EUC-JP')])
+def test_corpus_that_is_not_utf8_says_which_file_and_encoding(
+        monkeypatch, tmp_path, codec, named):
+    data_dir = write_data_dir(tmp_path / 'data')
+    (data_dir / 'wiki.train.tokens').write_bytes(JAPANESE.encode(codec))
+    monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir))
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([], tmp_path / 'cache')
+    message = str(failure.value)
+    assert str(data_dir / 'wiki.train.tokens') in message
+    assert 'not UTF-8' in message and named in message
+    assert 'iconv -f' in message
+
+
+@pytest.mark.parametrize('target, expected', [
+    ('wiki.train.tokens', 'this is the file itself'),
+    ('wikitext-2-v1.zip', 'a zip: extract it'),
+])
+def test_dir_variable_on_a_file_says_what_was_expected(monkeypatch, tmp_path,
+                                                       target, expected):
+    data_dir = write_data_dir(tmp_path / 'data')
+    (data_dir / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)
+    monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir / target))
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([], tmp_path / 'cache')
+    assert expected in str(failure.value)
+    assert 'no such directory' not in str(failure.value)
+
+
+@pytest.mark.parametrize('mirrors, hint', [
+    ('/srv/wikitext-2-v1.zip', 'file:///srv/wikitext-2-v1.zip'),
+    (r'C:\data\wikitext-2-v1.zip', 'a Windows path'),
+    ('file:///media/usb stick/wikitext-2-v1.zip',
+     'file:///media/usb%20stick/wikitext-2-v1.zip'),
+])
+def test_mirror_list_entry_that_is_not_a_url(monkeypatch, cache, mirrors,
+                                             hint):
+    monkeypatch.setenv(wikitext2.MIRRORS_ENV, mirrors)
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch(None, cache)
+    assert hint in str(failure.value)
+    assert wikitext2.MIRRORS_ENV in str(failure.value)
+
+
+def run_cli_args(args, env_updates):
+    env = {key: value for key, value in os.environ.items()
+           if key != wikitext2.DIR_ENV}
+    env.update(env_updates)
+    return subprocess.run([sys.executable, '-m', 'd2l_extras.wikitext2',
+                           *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize('case', ['timeout-inf', 'timeout-word', 'not-utf8',
+                                  'plain-path-mirror', 'deadline'])
+def test_cli_prints_one_explanation_and_exits_1(mirror, tmp_path, case):
+    settings = {wikitext2.CACHE_ENV: str(tmp_path / 'cache'),
+                wikitext2.MIRRORS_ENV: mirror('forbidden')}
+    args = []
+    if case == 'timeout-inf':
+        args, expected = ['--timeout', 'inf'], 'timeout'
+    elif case == 'timeout-word':
+        args, expected = ['--timeout', 'long'], '--timeout'
+    elif case == 'not-utf8':
+        data_dir = write_data_dir(tmp_path / 'data')
+        (data_dir / 'wiki.train.tokens').write_bytes(JAPANESE.encode('cp932'))
+        settings[wikitext2.DIR_ENV] = str(data_dir)
+        expected = 'Shift_JIS'
+    elif case == 'plain-path-mirror':
+        settings[wikitext2.MIRRORS_ENV] = str(tmp_path / 'wikitext-2-v1.zip')
+        expected = (tmp_path / 'wikitext-2-v1.zip').as_uri()
+    else:
+        settings[wikitext2.MIRRORS_ENV] = mirror('trickle')
+        args, expected = ['--timeout', '2', '--deadline', '1'], 'deadline'
+    result = run_cli_args(args, settings)
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert expected in result.stderr
+    assert result.stdout == ''
