@@ -26,6 +26,7 @@ Modules, one job each: :mod:`.inputs` (corpora, reference library, the two noteb
 :mod:`.runs` (execution and what the runs printed), :mod:`.limit` (the compute-bound model),
 :mod:`.report` (machine and tables), ``__main__`` (the command line).
 """
+
 from booktools.paths import BUILD_DIR
 
 #: the benchmark's own files: executed copies, run results, matmul rates, the report

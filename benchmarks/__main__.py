@@ -1,4 +1,5 @@
 """Command line of the benchmark: ``python -m benchmarks`` (see the package docstring)."""
+
 import argparse
 import dataclasses
 import json
@@ -22,29 +23,54 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='python -m benchmarks',
         description='Benchmark the BERT pretraining notebooks (ours) against d2l 0.17.6 '
-                    '(reference), one fresh kernel per measurement, one after the other.')
-    parser.add_argument('--frameworks', nargs='+', default=list(FRAMEWORKS), metavar='NAME',
-                        help='mxnet and/or pytorch (space or comma separated; default both)')
-    parser.add_argument('--steps', type=int, default=None,
-                        help=f'training steps, set through the notebooks\' papermill parameters '
-                             f'cell (default {DEFAULT_STEPS}; {QUICK_STEPS} with --quick)')
-    parser.add_argument('--quick', action='store_true',
-                        help=f'{QUICK_STEPS} steps and no {CORPUS_COPIES}x-corpus linearity run')
-    parser.add_argument('--only', choices=('both', 'ours', 'reference'), default='both',
-                        help='which implementation to run (default both)')
-    parser.add_argument('--reuse-reference', action='store_true',
-                        help='take the reference numbers from the last saved reference runs '
-                             '(_build/bench/runs/) instead of running them again; '
-                             'works with --only ours too')
-    parser.add_argument('--no-gpu', action='store_true',
-                        help='skip the GPU runs even if a GPU is present')
-    parser.add_argument('--gpu-only', action='store_true',
-                        help='skip the CPU runs (needs a GPU)')
-    parser.add_argument('--cell-timeout', type=int, default=3600,
-                        help='seconds one notebook cell may run (default 3600)')
+        '(reference), one fresh kernel per measurement, one after the other.',
+    )
+    parser.add_argument(
+        '--frameworks',
+        nargs='+',
+        default=list(FRAMEWORKS),
+        metavar='NAME',
+        help='mxnet and/or pytorch (space or comma separated; default both)',
+    )
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=None,
+        help=f"training steps, set through the notebooks' papermill parameters "
+        f'cell (default {DEFAULT_STEPS}; {QUICK_STEPS} with --quick)',
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help=f'{QUICK_STEPS} steps and no {CORPUS_COPIES}x-corpus linearity run',
+    )
+    parser.add_argument(
+        '--only',
+        choices=('both', 'ours', 'reference'),
+        default='both',
+        help='which implementation to run (default both)',
+    )
+    parser.add_argument(
+        '--reuse-reference',
+        action='store_true',
+        help='take the reference numbers from the last saved reference runs '
+        '(_build/bench/runs/) instead of running them again; '
+        'works with --only ours too',
+    )
+    parser.add_argument(
+        '--no-gpu', action='store_true', help='skip the GPU runs even if a GPU is present'
+    )
+    parser.add_argument('--gpu-only', action='store_true', help='skip the CPU runs (needs a GPU)')
+    parser.add_argument(
+        '--cell-timeout',
+        type=int,
+        default=3600,
+        help='seconds one notebook cell may run (default 3600)',
+    )
     args = parser.parse_args(argv)
-    frameworks = [name.strip() for item in args.frameworks for name in item.split(',')
-                  if name.strip()]
+    frameworks = [
+        name.strip() for item in args.frameworks for name in item.split(',') if name.strip()
+    ]
     unknown = sorted(set(frameworks) - set(FRAMEWORKS))
     if unknown:
         parser.error(f'unknown framework(s) {unknown}; choose from {list(FRAMEWORKS)}')
@@ -71,8 +97,10 @@ def saved_reference_runs(framework, tag, steps):
             continue
         runs[key] = saved
         if saved.steps not in (None, steps):
-            log(f'WARNING: the saved {label} trained {saved.steps} steps, '
-                f'this run {steps}; throughput and losses differ')
+            log(
+                f'WARNING: the saved {label} trained {saved.steps} steps, '
+                f'this run {steps}; throughput and losses differ'
+            )
     return runs
 
 
@@ -84,23 +112,40 @@ def framework_runs(framework, gpu, args, corpus, site):
     if args.reuse_reference:
         runs.update(saved_reference_runs(framework, tag, args.steps))
     elif args.only in ('both', 'reference'):
-        runs['reference'] = run_reference(framework, corpus[1], site, args.steps,
-                                          args.cell_timeout, gpu, tag=tag)
+        runs['reference'] = run_reference(
+            framework, corpus[1], site, args.steps, args.cell_timeout, gpu, tag=tag
+        )
         if corpus_x5:
             runs['reference-x5'] = run_reference(
-                framework, corpus_x5, site, args.steps, args.cell_timeout, gpu,
-                data_only=True, tag=f'{tag}-x{CORPUS_COPIES}')
+                framework,
+                corpus_x5,
+                site,
+                args.steps,
+                args.cell_timeout,
+                gpu,
+                data_only=True,
+                tag=f'{tag}-x{CORPUS_COPIES}',
+            )
     if args.only in ('both', 'ours'):
         if not ours_available(framework):
-            log(f'ours-{framework}: {notebook_path(CHAPTER, framework)} or its d2l_extras '
-                'module does not exist yet (run `python -m booktools sync`); skipped')
+            log(
+                f'ours-{framework}: {notebook_path(CHAPTER, framework)} or its d2l_extras '
+                'module does not exist yet (run `python -m booktools sync`); skipped'
+            )
         else:
-            runs['ours'] = run_ours(framework, corpus[1], args.steps, args.cell_timeout,
-                                    gpu, tag=tag)
+            runs['ours'] = run_ours(
+                framework, corpus[1], args.steps, args.cell_timeout, gpu, tag=tag
+            )
             if corpus_x5:
-                runs['ours-x5'] = run_ours(framework, corpus_x5, args.steps,
-                                           args.cell_timeout, gpu, data_only=True,
-                                           tag=f'{tag}-x{CORPUS_COPIES}')
+                runs['ours-x5'] = run_ours(
+                    framework,
+                    corpus_x5,
+                    args.steps,
+                    args.cell_timeout,
+                    gpu,
+                    data_only=True,
+                    tag=f'{tag}-x{CORPUS_COPIES}',
+                )
     return runs
 
 
@@ -125,11 +170,16 @@ def main(argv=None):
             if device == 'cuda' and framework == 'mxnet' and not mxnet_sees_gpu():
                 log('mxnet: this MXNet build sees no GPU; no GPU runs for mxnet')
                 continue
-            results[(framework, device)] = framework_runs(framework, device == 'cuda', args,
-                                                          corpus, site)
+            results[(framework, device)] = framework_runs(
+                framework, device == 'cuda', args, corpus, site
+            )
 
-    vocab_sizes = [run.vocab_size for runs in results.values() for key, run in runs.items()
-                   if not key.endswith('x5') and run.vocab_size]
+    vocab_sizes = [
+        run.vocab_size
+        for runs in results.values()
+        for key, run in runs.items()
+        if not key.endswith('x5') and run.vocab_size
+    ]
     bounds = {}
     if vocab_sizes:
         vocab_size = statistics.median_low(vocab_sizes)
@@ -145,13 +195,23 @@ def main(argv=None):
         pass
     markdown = report(info, results, bounds, args.steps, args.quick)
     (BENCH_DIR / 'results.md').write_text(markdown + '\n')
-    (BENCH_DIR / 'results.json').write_text(json.dumps({
-        'machine': info, 'steps': args.steps, 'quick': args.quick,
-        'bounds': bounds,
-        'runs': {f'{framework}/{device}': {key: dataclasses.asdict(run)
-                                            for key, run in runs.items()}
-                 for (framework, device), runs in results.items()},
-    }, indent=1))
+    (BENCH_DIR / 'results.json').write_text(
+        json.dumps(
+            {
+                'machine': info,
+                'steps': args.steps,
+                'quick': args.quick,
+                'bounds': bounds,
+                'runs': {
+                    f'{framework}/{device}': {
+                        key: dataclasses.asdict(run) for key, run in runs.items()
+                    }
+                    for (framework, device), runs in results.items()
+                },
+            },
+            indent=1,
+        )
+    )
     print()
     print(markdown)
     print()

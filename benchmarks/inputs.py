@@ -1,4 +1,5 @@
 """What the runs need: the corpora, the reference library and the two notebooks."""
+
 import ast
 import copy
 import re
@@ -43,6 +44,7 @@ def log(message):
 # Corpora and the reference library
 # ---------------------------------------------------------------------------------------------
 
+
 def corpora(quick):
     """{copies: directory} of the offline corpus: 1x always, CORPUS_COPIES x unless quick."""
     copies = (1,) if quick else (1, CORPUS_COPIES)
@@ -63,8 +65,17 @@ def ensure_reference_library():
     wheels = sorted(wheel_dir.glob(f'd2l-{REFERENCE_VERSION}-*.whl'))
     if not wheels:
         log(f'downloading d2l=={REFERENCE_VERSION} (no dependencies) into {wheel_dir}')
-        command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
-                   '--dest', str(wheel_dir), f'd2l=={REFERENCE_VERSION}']
+        command = [
+            sys.executable,
+            '-m',
+            'pip',
+            'download',
+            '--no-deps',
+            '--only-binary=:all:',
+            '--dest',
+            str(wheel_dir),
+            f'd2l=={REFERENCE_VERSION}',
+        ]
         completed = subprocess.run(command, capture_output=True, text=True)
         wheels = sorted(wheel_dir.glob(f'd2l-{REFERENCE_VERSION}-*.whl'))
         if completed.returncode != 0 or not wheels:
@@ -72,20 +83,23 @@ def ensure_reference_library():
                 f'could not download d2l {REFERENCE_VERSION} from PyPI:\n'
                 f'{completed.stderr.strip()}\nPut the wheel '
                 f'd2l-{REFERENCE_VERSION}-py3-none-any.whl into {wheel_dir} by hand, or run '
-                'with access to PyPI.')
+                'with access to PyPI.'
+            )
     if site.exists():
         shutil.rmtree(site)
     with zipfile.ZipFile(wheels[-1]) as wheel:
         wheel.extractall(site)
     if not init_file.is_file():
-        raise BenchInputError(f'{wheels[-1]} did not contain d2l/__init__.py; delete '
-                              f'{REFERENCE_DIR} and rerun.')
+        raise BenchInputError(
+            f'{wheels[-1]} did not contain d2l/__init__.py; delete {REFERENCE_DIR} and rerun.'
+        )
     return site
 
 
 # ---------------------------------------------------------------------------------------------
 # The two notebooks
 # ---------------------------------------------------------------------------------------------
+
 
 def _code_cell(text, *tags):
     # papermill looks for its tags on every cell, as its own notebook loader provides them
@@ -100,8 +114,12 @@ def _module(text):
 
 
 def _is_train_call(node):
-    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Name) and node.value.func.id == TRAIN_FUNCTION)
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == TRAIN_FUNCTION
+    )
 
 
 def with_step_parameter(blocks):
@@ -112,23 +130,39 @@ def with_step_parameter(blocks):
     assigned in a new cell just before the call.
     """
     trees = [_module(text) for text in blocks]
-    names = [node.args.args[-1].arg for tree in trees for node in tree.body
-             if isinstance(node, ast.FunctionDef) and node.name == TRAIN_FUNCTION]
-    calls = [(index, node.value) for index, tree in enumerate(trees) for node in tree.body
-             if _is_train_call(node)]
+    names = [
+        node.args.args[-1].arg
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == TRAIN_FUNCTION
+    ]
+    calls = [
+        (index, node.value)
+        for index, tree in enumerate(trees)
+        for node in tree.body
+        if _is_train_call(node)
+    ]
     if len(names) != 1 or len(calls) != 1:
-        raise BenchInputError(f'{SPEC}: expected one definition and one top-level call of '
-                              f'{TRAIN_FUNCTION}, found {len(names)} and {len(calls)}.')
+        raise BenchInputError(
+            f'{SPEC}: expected one definition and one top-level call of '
+            f'{TRAIN_FUNCTION}, found {len(names)} and {len(calls)}.'
+        )
     index, call = calls[0]
     steps = call.args[-1] if call.args else None
-    if not (isinstance(steps, ast.Constant) and type(steps.value) is int
-            and steps.lineno == steps.end_lineno):
-        raise BenchInputError(f'{SPEC}: the {TRAIN_FUNCTION}(...) call does not end with the '
-                              f'step count as a number:\n{blocks[index]}')
+    if not (
+        isinstance(steps, ast.Constant)
+        and type(steps.value) is int
+        and steps.lineno == steps.end_lineno
+    ):
+        raise BenchInputError(
+            f'{SPEC}: the {TRAIN_FUNCTION}(...) call does not end with the '
+            f'step count as a number:\n{blocks[index]}'
+        )
     lines = blocks[index].split('\n')
     line = lines[steps.lineno - 1].encode()  # ast offsets count UTF-8 bytes
-    lines[steps.lineno - 1] = (line[:steps.col_offset].decode() + names[0]
-                               + line[steps.end_col_offset:].decode())
+    lines[steps.lineno - 1] = (
+        line[: steps.col_offset].decode() + names[0] + line[steps.end_col_offset :].decode()
+    )
     cells = [_code_cell(text) for text in blocks]
     cells[index] = _code_cell('\n'.join(lines))
     cells.insert(index, _code_cell(f'{names[0]} = {steps.value}', PARAMETERS_TAG, BENCH_TAG))
@@ -138,8 +172,10 @@ def with_step_parameter(blocks):
 def reference_notebook(framework, corpus_dir, reference_site):
     """The spec chapter's code for `framework`, importing d2l 0.17.6, reading the offline corpus."""
     if not SPEC.is_file():
-        raise BenchInputError(f'the spec chapter {SPEC} is missing (set BOOK_SHARED_DIR to the '
-                              'folder that holds spec/).')
+        raise BenchInputError(
+            f'the spec chapter {SPEC} is missing (set BOOK_SHARED_DIR to the '
+            'folder that holds spec/).'
+        )
     items = source.parse(SPEC.read_text(encoding='utf-8'), str(SPEC))
     blocks = [item.text for item in items if item.kind == 'code' and framework in item.frameworks()]
     if not blocks:
@@ -156,17 +192,24 @@ def reference_notebook(framework, corpus_dir, reference_site):
         '    raise RuntimeError(f"bench: imported d2l {_bench_d2l_package.__version__} "\n'
         f'                       f"from {{_bench_d2l_package.__file__}}, "\n'
         f'                       f"expected {REFERENCE_VERSION} from {reference_site}")\n'
-        f'd2l.download_extract = lambda name, folder=None: {str(corpus_dir)!r}', BENCH_TAG)
+        f'd2l.download_extract = lambda name, folder=None: {str(corpus_dir)!r}',
+        BENCH_TAG,
+    )
     notebook.cells.insert(1, patch)
-    notebook.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3',
-                                       'language': 'python'}
+    notebook.metadata['kernelspec'] = {
+        'name': 'python3',
+        'display_name': 'Python 3',
+        'language': 'python',
+    }
     notebook.metadata['papermill'] = {}
     return notebook
 
 
 def ours_available(framework):
-    return (notebook_path(CHAPTER, framework).is_file()
-            and (ROOT / 'd2l_extras' / f'{LIBRARY_MODULES[framework]}.py').is_file())
+    return (
+        notebook_path(CHAPTER, framework).is_file()
+        and (ROOT / 'd2l_extras' / f'{LIBRARY_MODULES[framework]}.py').is_file()
+    )
 
 
 def ours_notebook(framework):
@@ -185,25 +228,33 @@ def step_parameter(notebook):
         raise BenchInputError(
             f'expected one cell tagged {PARAMETERS_TAG!r} that assigns one variable (the step '
             f'count), found {len(cells)} cell(s) and {[p.name for p in parameters]}. Mark the '
-            'step count in the chapter with #@parameters.')
+            'step count in the chapter with #@parameters.'
+        )
     return parameters[0].name
 
 
 def with_steps(notebook, steps):
     """A copy of `notebook` that trains `steps` steps: papermill injects the parameter."""
     notebook = copy.deepcopy(notebook)
-    return parameterize_notebook(notebook, {step_parameter(notebook): steps},
-                                 comment='Parameters set by the benchmark')
+    return parameterize_notebook(
+        notebook, {step_parameter(notebook): steps}, comment='Parameters set by the benchmark'
+    )
 
 
 def find_cell(notebook, pattern, what):
     """Index of the only code cell that calls `pattern` at top level (not its definition)."""
-    hits = [index for index, cell in enumerate(notebook.cells)
-            if cell.cell_type == 'code' and re.search(pattern, cell.source)
-            and not re.search(r'^\s*def ', cell.source, re.MULTILINE)]
+    hits = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == 'code'
+        and re.search(pattern, cell.source)
+        and not re.search(r'^\s*def ', cell.source, re.MULTILINE)
+    ]
     if len(hits) != 1:
-        raise BenchInputError(f'expected exactly one code cell that {what} (regex {pattern!r}), '
-                              f'found {len(hits)}. Check the notebook.')
+        raise BenchInputError(
+            f'expected exactly one code cell that {what} (regex {pattern!r}), '
+            f'found {len(hits)}. Check the notebook.'
+        )
     return hits[0]
 
 
@@ -214,5 +265,5 @@ def data_cell(notebook):
 def data_prep_only(notebook):
     """The cells up to and including the load_data_wiki call (imports, patch, data)."""
     short = copy.deepcopy(notebook)
-    short.cells = short.cells[:data_cell(notebook) + 1]
+    short.cells = short.cells[: data_cell(notebook) + 1]
     return short

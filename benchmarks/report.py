@@ -1,4 +1,5 @@
 """The report: the machine it ran on, and one table per framework and device."""
+
 import importlib.metadata
 import os
 import pathlib
@@ -11,9 +12,9 @@ from .limit import CHAPTER_CONFIG
 # Targets from the project plan; printed next to the ratios, never enforced.
 TARGETS = {
     'data_prep': {'mxnet': 5.0, 'pytorch': 2.0},  # at least this many times faster
-    'throughput': 2.0,                             # at least this many times the reference
-    'peak_rss_gib': 1.5,                           # at most this much, ours
-    'end_to_end': 0.5,                             # at most this fraction of the reference
+    'throughput': 2.0,  # at least this many times the reference
+    'peak_rss_gib': 1.5,  # at most this much, ours
+    'end_to_end': 0.5,  # at most this fraction of the reference
 }
 
 
@@ -26,8 +27,12 @@ def machine_info():
                 break
     except OSError:
         pass
-    info = {'cpu': cpu_model, 'cores': len(os.sched_getaffinity(0)),
-            'python': sys.version.split()[0], 'gpu': None}
+    info = {
+        'cpu': cpu_model,
+        'cores': len(os.sched_getaffinity(0)),
+        'python': sys.version.split()[0],
+        'gpu': None,
+    }
     for package in ('torch', 'mxnet', 'numpy', 'd2l'):
         try:
             info[package] = importlib.metadata.version(package)
@@ -38,6 +43,7 @@ def machine_info():
     except OSError:
         pass
     import torch
+
     if torch.cuda.is_available():
         info['gpu'] = torch.cuda.get_device_name(0)
     return info
@@ -89,8 +95,12 @@ def peak_rss(run):
 
 
 def linearity(run_1x, run_5x):
-    if run_1x is None or run_5x is None or not run_1x.data_prep_seconds \
-            or run_5x.data_prep_seconds is None:
+    if (
+        run_1x is None
+        or run_5x is None
+        or not run_1x.data_prep_seconds
+        or run_5x.data_prep_seconds is None
+    ):
         return None
     return run_5x.data_prep_seconds / run_1x.data_prep_seconds
 
@@ -120,6 +130,7 @@ def framework_table(framework, runs, bound, steps, title_suffix=''):
 
     def wall_clock_fraction(run):
         return percent_of_limit(wall_clock_throughput(run, steps))
+
     data_target = TARGETS['data_prep'][framework]
     lines = [
         f'#### {framework}{title_suffix}',
@@ -173,8 +184,10 @@ def framework_table(framework, runs, bound, steps, title_suffix=''):
         if run is not None and run.reused:
             notes.append(f'{run.label}: reused from an earlier run ({run.finished_at})')
             if run.steps not in (None, steps):
-                notes.append(f'{run.label}: trained {run.steps} steps, not {steps}: '
-                             'throughput and losses are not comparable')
+                notes.append(
+                    f'{run.label}: trained {run.steps} steps, not {steps}: '
+                    'throughput and losses are not comparable'
+                )
     if ours is None:
         notes.append('ours: not run (notebook or d2l_extras module missing, or --only reference)')
     if notes:
@@ -191,9 +204,14 @@ def report(info, results, bounds, steps, quick):
         f'Machine: {info["cpu"]}, {info["cores"]} cores'
         + (f', GPU {info["gpu"]}' if info['gpu'] else ', no GPU')
         + f'; Python {info["python"]}, torch {info["torch"]}, mxnet {info["mxnet"]}, '
-          f'numpy {info["numpy"]}'
-        + (f'; load average (1 min) at start {info["load_average"][0]:.2f}, at end '
-           f'{info["load_average_end"][0]:.2f}' if 'load_average_end' in info else '') + '.',
+        f'numpy {info["numpy"]}'
+        + (
+            f'; load average (1 min) at start {info["load_average"][0]:.2f}, at end '
+            f'{info["load_average_end"][0]:.2f}'
+            if 'load_average_end' in info
+            else ''
+        )
+        + '.',
         '',
         'Corpus: WikiText-2 validation + test splits concatenated as `wiki.train.tokens` '
         '(2.4 MB) — **not the official training split** (10.9 MB, not available offline); '
@@ -202,7 +220,7 @@ def report(info, results, bounds, steps, quick):
         f'{c.num_layers} layers, {c.num_hiddens} hidden units, {c.num_heads} heads, FFN '
         f'{c.ffn_num_hiddens}, {steps} steps' + (' (--quick)' if quick else '') + '.',
         'Each number comes from one run in a fresh kernel; runs were sequential. '
-        'Throughput is the notebook\'s own printout (`sentence pairs/sec`, its timer covers '
+        "Throughput is the notebook's own printout (`sentence pairs/sec`, its timer covers "
         'the training steps only); wall-clock throughput divides the pairs of all steps by the '
         'wall time of the whole training cell; data preparation is the wall time of the '
         '`load_data_wiki` cell; end-to-end sums the wall times of all chapter cells (kernel '
@@ -210,10 +228,11 @@ def report(info, results, bounds, steps, quick):
     ]
     for key, bound in bounds.items():
         lines.append(
-            f'Compute-bound limit ({key}): measured float32 matmul rates at the model\'s shapes '
+            f"Compute-bound limit ({key}): measured float32 matmul rates at the model's shapes "
             f'(best seen on this machine) and ~{bound["train_mflop_per_pair"]:.0f} MFLOP per pair '
             f'(forward+backward ≈ 3x forward; matrix products without embeddings, MLM output '
-            f'over {c.num_mlm_preds} positions, vocabulary {bound["vocab_size"]}).')
+            f'over {c.num_mlm_preds} positions, vocabulary {bound["vocab_size"]}).'
+        )
     for (framework, device), runs in results.items():
         bound = bounds.get(device)
         suffix = ' (CPU)' if device == 'cpu' else ' (GPU)'

@@ -1,4 +1,5 @@
 """Executing a notebook cell by cell in a fresh kernel, and what the run printed."""
+
 import copy
 import dataclasses
 import json
@@ -38,8 +39,8 @@ ANSI_ESCAPE = re.compile(r'\x1b\[[0-9;]*m')
 @dataclasses.dataclass
 class Run:
     label: str
-    cells: list            # [{'index', 'first_line', 'seconds', ...}] for each executed code cell
-    total_seconds: float   # chapter cells only (without the bench's own cells)
+    cells: list  # [{'index', 'first_line', 'seconds', ...}] for each executed code cell
+    total_seconds: float  # chapter cells only (without the bench's own cells)
     data_prep_seconds: float = None
     train_seconds: float = None
     throughput: float = None
@@ -52,8 +53,8 @@ class Run:
     num_batches: int = None
     error: str = None
     finished_at: str = None
-    steps: int = None      # training steps of the run (None: data preparation only)
-    reused: bool = False   # taken from an earlier run's saved JSON (--reuse-reference)
+    steps: int = None  # training steps of the run (None: data preparation only)
+    reused: bool = False  # taken from an earlier run's saved JSON (--reuse-reference)
 
 
 def is_bench_cell(cell):
@@ -76,7 +77,8 @@ def result_cell():
         'except Exception:\n'
         '    pass\n'
         f'print({RESULT_MARKER!r} + _bench_json.dumps(_bench_result))',
-        metadata={'tags': [BENCH_TAG]})
+        metadata={'tags': [BENCH_TAG]},
+    )
 
 
 def cell_text(cell):
@@ -117,8 +119,12 @@ def execute(label, notebook, env_changes, timeout, steps):
     notebook.cells.append(result_cell())
     # nbclient, not papermill's engine: after a failure the bench's own cells still run
     # (peak memory), and each cell's peak RSS is read between cells
-    client = NotebookClient(notebook, kernel_name='python3', timeout=timeout,
-                            resources={'metadata': {'path': str(work_dir)}})
+    client = NotebookClient(
+        notebook,
+        kernel_name='python3',
+        timeout=timeout,
+        resources={'metadata': {'path': str(work_dir)}},
+    )
     cells, error = [], None
     log(f'{label}: executing {len(notebook.cells)} cells in a fresh kernel (cwd {work_dir})')
     with client.setup_kernel(env=env):
@@ -135,15 +141,32 @@ def execute(label, notebook, env_changes, timeout, steps):
                 error = error or f'cell {index}: {type(exc).__name__}: {exc}'.strip()[:300]
                 break
             seconds = time.perf_counter() - start
-            first_line = next((line for line in cell.source.splitlines()
-                               if line.strip() and not line.startswith('#@')), '')
-            cells.append({'index': index, 'first_line': first_line[:60], 'seconds': seconds,
-                          'bench_cell': is_bench_cell(cell),
-                          'peak_rss_mib': kernel_peak_rss_mib(client)})
+            first_line = next(
+                (
+                    line
+                    for line in cell.source.splitlines()
+                    if line.strip() and not line.startswith('#@')
+                ),
+                '',
+            )
+            cells.append(
+                {
+                    'index': index,
+                    'first_line': first_line[:60],
+                    'seconds': seconds,
+                    'bench_cell': is_bench_cell(cell),
+                    'peak_rss_mib': kernel_peak_rss_mib(client),
+                }
+            )
     nbformat.write(notebook, work_dir / f'{label}.ipynb')  # executed copy, for inspection
-    run = Run(label=label, cells=cells, error=error,
-              total_seconds=sum(c['seconds'] for c in cells if not c['bench_cell']),
-              finished_at=time.strftime('%Y-%m-%d %H:%M:%S'), steps=steps)
+    run = Run(
+        label=label,
+        cells=cells,
+        error=error,
+        total_seconds=sum(c['seconds'] for c in cells if not c['bench_cell']),
+        finished_at=time.strftime('%Y-%m-%d %H:%M:%S'),
+        steps=steps,
+    )
     parse_run(run, notebook)
     if error:
         log(f'{label}: ERROR {error} (executed copy: {work_dir / (label + ".ipynb")})')
@@ -159,7 +182,7 @@ def parse_run(run, notebook):
     for index, cell in enumerate(notebook.cells):
         text = cell_text(cell) if cell.cell_type == 'code' else ''
         if RESULT_MARKER in text:
-            line = text[text.index(RESULT_MARKER) + len(RESULT_MARKER):].splitlines()[0]
+            line = text[text.index(RESULT_MARKER) + len(RESULT_MARKER) :].splitlines()[0]
             result = json.loads(line)
             run.peak_rss_mib = result['ru_maxrss_kib'] / 1024
             run.children_peak_rss_mib = result['children_ru_maxrss_kib'] / 1024
@@ -174,8 +197,10 @@ def parse_run(run, notebook):
 
 
 def print_cell_times(run):
-    log(f'{run.label}: wall time per cell (s), kernel peak RSS after it (MiB); '
-        '* = added by the bench')
+    log(
+        f'{run.label}: wall time per cell (s), kernel peak RSS after it (MiB); '
+        '* = added by the bench'
+    )
     for cell in run.cells:
         mark = '*' if cell['bench_cell'] else ' '
         rss = cell.get('peak_rss_mib')
@@ -195,15 +220,21 @@ def _device_environment(gpu):
 def run_reference(framework, corpus_dir, site, steps, timeout, gpu, data_only=False, tag=''):
     notebook = _prepared(reference_notebook(framework, corpus_dir, site), steps, data_only)
     env = {'PYTHONPATH': str(site), **_device_environment(gpu)}
-    return execute(f'reference-{framework}{tag}', notebook, env, timeout=timeout,
-                   steps=None if data_only else steps)
+    return execute(
+        f'reference-{framework}{tag}',
+        notebook,
+        env,
+        timeout=timeout,
+        steps=None if data_only else steps,
+    )
 
 
 def run_ours(framework, corpus_dir, steps, timeout, gpu, data_only=False, tag=''):
     notebook = _prepared(ours_notebook(framework), steps, data_only)
     env = {'PYTHONPATH': str(ROOT), **corpus_environment(corpus_dir), **_device_environment(gpu)}
-    return execute(f'ours-{framework}{tag}', notebook, env, timeout=timeout,
-                   steps=None if data_only else steps)
+    return execute(
+        f'ours-{framework}{tag}', notebook, env, timeout=timeout, steps=None if data_only else steps
+    )
 
 
 def load_saved_run(label):
