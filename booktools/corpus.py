@@ -1,7 +1,8 @@
 """The offline WikiText-2 corpus, and the one rule that points the book's runs at it.
 
-The build (``python -m booktools execute``), the tests (``tests/conftest.py``) and the
-benchmark all call :func:`use_offline_corpus`, and nothing else sets ``D2L_WIKITEXT2_DIR``.
+The build (``python -m booktools execute``) and the tests (``tests/conftest.py``) call
+:func:`use_offline_corpus`; the benchmark's kernels get :func:`corpus_environment`. Nothing else
+sets ``D2L_WIKITEXT2_DIR``.
 """
 import os
 import pathlib
@@ -13,12 +14,17 @@ DIR_ENV = 'D2L_WIKITEXT2_DIR'
 SHARED_SPLITS = SHARED_DIR / 'data' / 'wikitext-2'
 
 
-def offline_corpus(target=OFFLINE_CORPUS_DIR, shared_data=SHARED_SPLITS, copies=1):
+def offline_corpus(target=None, shared_data=SHARED_SPLITS, copies=1):
     """A WikiText-2 directory made of the real validation and test splits.
 
     It is NOT the official training split: ``wiki.train.tokens`` is the validation and test
     text concatenated (``copies`` times), so that tests and CI run without the internet.
+    Without a ``target`` it is ``_build/wikitext-2-offline`` (``-x<copies>`` for more copies).
     """
+    if target is None:
+        target = OFFLINE_CORPUS_DIR
+        if copies != 1:
+            target = target.with_name(f'{target.name}-x{copies}')
     target, shared_data = pathlib.Path(target), pathlib.Path(shared_data)
     parts = [shared_data / 'wiki.valid.tokens', shared_data / 'wiki.test.tokens']
     missing = [str(p) for p in parts if not p.exists()]
@@ -42,3 +48,8 @@ def use_offline_corpus():
     if DIR_ENV not in os.environ:
         os.environ[DIR_ENV] = str(offline_corpus())
     return pathlib.Path(os.environ[DIR_ENV])
+
+
+def corpus_environment(directory):
+    """The environment a notebook kernel needs to read the WikiText-2 files in ``directory``."""
+    return {DIR_ENV: str(directory)}
