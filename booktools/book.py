@@ -162,7 +162,13 @@ def write_pages(root=ROOT, student=False, notebook_root=None, target=None):
     """Write the tabbed book pages (generated for each build, never committed)."""
     chapters = load_chapters(root)
     for name, nb in assemble_tabbed(chapters, root, student, notebook_root).items():
-        write_notebook(nb, tabbed_path(name, target or root))
+        page = tabbed_path(name, target or root)
+        write_notebook(nb, page)
+        for fw in FRAMEWORKS:
+            # the {download} role keeps a file's name: a copy named after its framework
+            download = page.parent / notebooks.DOWNLOADS / notebooks.download_name(name, fw)
+            write_if_changed(download, notebook_path(name, fw, notebook_root or root)
+                             .read_text(encoding='utf-8'))
 
 
 def student_tree(target, root=ROOT):

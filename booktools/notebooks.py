@@ -17,6 +17,11 @@ KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)',
               'language': 'python'}
 SOLUTION_TAG = 'solution'
 REGION_TITLES = {'exercise': '演習', 'solution': '解答'}
+#: JupyterLab's own cell metadata for a collapsed input and output (the ``solution`` tag alone
+#: does nothing there); the cell still runs with Run All
+COLLAPSED = {'source_hidden': True, 'outputs_hidden': True}
+SOLUTION_NOTICE = ('（解答のセルは折りたたんであります。まず自分で解いてから、'
+                   'セルの左の青い線か「…」をクリックして開いてください。）')
 
 
 def _new_notebook(cells):
@@ -69,6 +74,8 @@ def framework_notebook(items, framework, known_labels):
                 tags.append(SOLUTION_TAG)
             if item.region != region:
                 heading = f'**{REGION_TITLES[kind]} {numbers[label]}**'
+                if kind == 'solution':
+                    heading += SOLUTION_NOTICE
                 cells.append(nbformat.v4.new_markdown_cell(
                     heading, id=ids.next_prose(),
                     metadata={'tags': list(tags)} if tags else {}))
@@ -81,6 +88,8 @@ def framework_notebook(items, framework, known_labels):
             cell = nbformat.v4.new_code_cell(item.text, id=cell_id)
         if tags:
             cell.metadata['tags'] = tags
+        if SOLUTION_TAG in tags:
+            cell.metadata['jupyter'] = dict(COLLAPSED)
         cells.append(cell)
     return _new_notebook(cells)
 
@@ -194,7 +203,17 @@ def tabbed_notebook(items, name, executed, known_labels, student=False):
     return _new_notebook(cells)
 
 
+def download_name(name, framework):
+    """The file name a reader's browser saves: one per framework, so the second download
+    does not become `name (1).ipynb`."""
+    return f'{name}-{framework}.ipynb'
+
+
+#: beside the tabbed pages: the copies of the notebooks that the pages offer for download
+DOWNLOADS = 'downloads'
+
+
 def _download_line(name):
-    links = '・'.join(f'{{download}}`{TITLES[fw]} 版 <../{fw}/{name}.ipynb>`'
+    links = '・'.join(f'{{download}}`{TITLES[fw]} 版 <{DOWNLOADS}/{download_name(name, fw)}>`'
                      for fw in FRAMEWORKS)
     return f'この節のノートブックをダウンロードして JupyterLab で実行できます: {links}'
