@@ -117,10 +117,11 @@ def plan(root=ROOT, chapters=None):
     chapters = chapters or load_chapters(root)
     index = label_index(chapters)
     entries = []
-    for name, (_, items) in chapters.items():
+    for number, (name, (_, items)) in enumerate(chapters.items(), start=1):
         for fw in FRAMEWORKS:
             path = notebook_path(name, fw, root)
-            expected = notebooks.framework_notebook(items, fw, index)
+            # exercises numbered as in the HTML book: chapter.section.n
+            expected = notebooks.framework_notebook(items, fw, index, chapter_number=number)
             stored = read_notebook(path) if path.exists() else None
             kept = notebooks.with_outputs_of(expected, stored)
             nb = kept or expected

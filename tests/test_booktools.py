@@ -155,11 +155,21 @@ def test_student_copy_drops_every_solution_cell(items):
     assert 'answer = None' in text and 'Question?' in text
 
 
+def test_exercises_are_numbered_as_in_the_html_book(items):
+    """sphinx-exercise numbers per section: 演習 <chapter>.<section>.<n>."""
+    nb = notebooks.framework_notebook(items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')},
+                                      chapter_number=3)
+    headings = [c.source for c in nb.cells if c.source.startswith('**')]
+    # the demo chapter's exercise sits in its first `##` section
+    assert headings[0] == '**演習 3.1.1**'
+    assert headings[1].startswith('**解答 演習 3.1.1**')
+
+
 def test_solution_cells_are_collapsed_in_jupyterlab_with_a_notice(items):
     nb = notebooks.framework_notebook(items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')})
     solution = [c for c in nb.cells if 'solution' in c.metadata.get('tags', [])]
     heading, *body = solution
-    assert heading.source.startswith('**解答 1**') and '折りたたんで' in heading.source
+    assert heading.source.startswith('**解答 演習 1**') and '折りたたまれて' in heading.source
     assert 'jupyter' not in heading.metadata, 'the notice itself stays visible'
     assert body and all(c.metadata['jupyter'] == {'source_hidden': True,
                                                    'outputs_hidden': True} for c in body)
