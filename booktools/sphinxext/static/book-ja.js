@@ -89,7 +89,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const sphinxHtmlToText = Search.htmlToText;
   Search.htmlToText = (htmlString, anchor) => {
     const html = new DOMParser().parseFromString(htmlString, "text/html");
-    const noise = [".bd-sidebar-secondary", ".bd-header-article", ".bd-footer-article",
+    const noise = [".bd-sidebar-secondary", ".bd-header-article", ".bd-footer-article", ".onlyprint",
                    ".prev-next-area", ".math", "nav", ".copybtn", ".toggle-button"];
     html.querySelectorAll(noise.join(", ")).forEach((element) => element.remove());
     return sphinxHtmlToText(html.documentElement.outerHTML, anchor);
