@@ -4,6 +4,7 @@ does not render in a notebook it does not trust (every downloaded notebook); it 
 The preambles import this module last; it replaces ``use_svg_display`` in d2l's framework
 modules, whose ``Animator``, ``plot`` and ``set_figsize`` look it up there at call time.
 """
+
 import sys
 
 from matplotlib_inline import backend_inline

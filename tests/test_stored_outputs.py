@@ -1,5 +1,6 @@
 """Offline checks of what the repository ships to readers: the committed notebooks (and, when
 built, the HTML book), without a kernel or a browser."""
+
 import os
 import pathlib
 import re
@@ -17,10 +18,20 @@ SITE = pathlib.Path(os.environ.get('BOOK_HTML_DIR', ROOT / '_build' / 'html'))
 # An absolute path of a build machine: its checkout, a temporary folder, a home directory.
 # (A URL such as https://host/tmp/x is not a path: the look-behind skips anything after a
 # host name or a word character.)
-_MACHINE_PATHS = [str(ROOT), '/work/', '/tmp/', '/var/tmp/', '/root/', '/home/', '/Users/',
-                  'C:\\\\Users\\\\', 'C:\\Users\\']
-MACHINE_PATH = re.compile(r'(?<![\w.:/-])(?:' + '|'.join(re.escape(p) for p in _MACHINE_PATHS)
-                          + r')')
+_MACHINE_PATHS = [
+    str(ROOT),
+    '/work/',
+    '/tmp/',
+    '/var/tmp/',
+    '/root/',
+    '/home/',
+    '/Users/',
+    'C:\\\\Users\\\\',
+    'C:\\Users\\',
+]
+MACHINE_PATH = re.compile(
+    r'(?<![\w.:/-])(?:' + '|'.join(re.escape(p) for p in _MACHINE_PATHS) + r')'
+)
 
 
 def _ids(paths):
@@ -43,8 +54,9 @@ def test_every_plot_is_stored_as_png(notebook):
     path, nb = notebook
     for cell, output in _outputs(nb):
         data = output.get('data', {})
-        if any(kind.startswith('image/') for kind in data) or \
-                'Figure size' in str(data.get('text/plain', '')):
+        if any(kind.startswith('image/') for kind in data) or 'Figure size' in str(
+            data.get('text/plain', '')
+        ):
             assert 'image/png' in data, f'{path.name} cell {cell.id}: a plot without image/png'
 
 
@@ -57,8 +69,9 @@ def test_solution_cells_are_collapsed_in_jupyterlab(notebook):
         pytest.skip(f'{path.name} has no solution')
     assert notices, f'{path.name}: no notice says that the solution cells are collapsed'
     for cell in bodies:
-        assert cell.metadata.get('jupyter') == notebooks.COLLAPSED, \
+        assert cell.metadata.get('jupyter') == notebooks.COLLAPSED, (
             f'{path.name} cell {cell.id}: a solution cell is not collapsed in JupyterLab'
+        )
 
 
 def test_machine_path_pattern():
@@ -76,10 +89,10 @@ def test_no_stored_output_holds_a_path_of_the_build_machine(notebook):
     for cell, output in _outputs(nb):
         text = str(output)
         if m := MACHINE_PATH.search(text):
-            found.append(f'cell {cell.id}: ...{text[max(m.start() - 40, 0):m.end() + 40]}...')
+            found.append(f'cell {cell.id}: ...{text[max(m.start() - 40, 0) : m.end() + 40]}...')
     for cell in nb.cells:
         if m := MACHINE_PATH.search(cell.source):
-            found.append(f'cell {cell.id} source: {cell.source[m.start():m.end() + 40]!r}')
+            found.append(f'cell {cell.id} source: {cell.source[m.start() : m.end() + 40]!r}')
     assert not found, f'{path.name}:\n' + '\n'.join(found)
 
 
@@ -91,6 +104,6 @@ def test_no_html_page_holds_a_path_of_the_build_machine():
     for page in pages:
         text = page.read_text(encoding='utf-8', errors='replace')
         if m := MACHINE_PATH.search(text):
-            context = text[max(m.start() - 40, 0):m.end() + 40]
+            context = text[max(m.start() - 40, 0) : m.end() + 40]
             found.append(f'{page.relative_to(SITE)}: ...{context}')
     assert not found, '\n'.join(found)

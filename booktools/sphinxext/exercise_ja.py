@@ -5,6 +5,7 @@ come from ``numfig_format['exercise']`` (set in ``_config.yml``), but a solution
 repeats the exercise directive's default title, which is the catalog's word. A translator
 placed in front of sphinx-exercise's catalog supplies 演習 and leaves every other string to it.
 """
+
 import gettext
 from typing import Any
 
