@@ -117,10 +117,11 @@ def plan(root=ROOT, chapters=None):
     chapters = chapters or load_chapters(root)
     index = label_index(chapters)
     entries = []
-    for name, (_, items) in chapters.items():
+    for number, (name, (_, items)) in enumerate(chapters.items(), start=1):
         for fw in FRAMEWORKS:
             path = notebook_path(name, fw, root)
-            expected = notebooks.framework_notebook(items, fw, index)
+            # exercises numbered as in the HTML book: chapter.section.n
+            expected = notebooks.framework_notebook(items, fw, index, chapter_number=number)
             stored = read_notebook(path) if path.exists() else None
             kept = notebooks.with_outputs_of(expected, stored)
             nb = kept or expected
@@ -162,7 +163,13 @@ def write_pages(root=ROOT, student=False, notebook_root=None, target=None):
     """Write the tabbed book pages (generated for each build, never committed)."""
     chapters = load_chapters(root)
     for name, nb in assemble_tabbed(chapters, root, student, notebook_root).items():
-        write_notebook(nb, tabbed_path(name, target or root))
+        page = tabbed_path(name, target or root)
+        write_notebook(nb, page)
+        for fw in FRAMEWORKS:
+            # the {download} role keeps a file's name: a copy named after its framework
+            download = page.parent / notebooks.DOWNLOADS / notebooks.download_name(name, fw)
+            write_if_changed(download, notebook_path(name, fw, notebook_root or root)
+                             .read_text(encoding='utf-8'))
 
 
 def student_tree(target, root=ROOT):

@@ -73,7 +73,10 @@ def to_notebook_markdown(text, known_labels):
         if label not in known_labels:
             raise UnknownLabel(f':numref:`{label}` names no label of the book')
         notebook, heading = known_labels[label]
-        return f'[{heading}]({notebook})'
+        heading = heading or label
+        # JupyterLab's id of a heading is its text with spaces as hyphens; <...> lets the
+        # link target hold any character
+        return f'[{heading}](<{notebook}#{heading.replace(" ", "-")}>)'
 
     lines = _move_labels_above_headings(text.splitlines(), lambda label: None)
     text = '\n'.join(lines)

@@ -16,7 +16,12 @@ from .frameworks import FRAMEWORKS, TAB_METADATA_KEY, TITLES
 KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)',
               'language': 'python'}
 SOLUTION_TAG = 'solution'
-REGION_TITLES = {'exercise': '演習', 'solution': '解答'}
+REGION_TITLES = {'exercise': '演習', 'solution': '解答 演習'}  # as the HTML boxes say
+#: JupyterLab's own cell metadata for a collapsed input and output (the ``solution`` tag alone
+#: does nothing there); the cell still runs with Run All
+COLLAPSED = {'source_hidden': True, 'outputs_hidden': True}
+SOLUTION_NOTICE = ('（解答のセルは折りたたまれています。まず自分で解いてから、'
+                   'セルの左の青い線か「…」をクリックして開いてください。）')
 
 
 def _new_notebook(cells):
@@ -25,12 +30,20 @@ def _new_notebook(cells):
     return nb
 
 
-def _region_numbers(items):
-    """Number the exercises of a chapter; a solution gets its exercise's number."""
-    numbers = {}
+def _region_numbers(items, chapter_number=None):
+    """Number the exercises of a chapter as the HTML book does (sphinx-exercise, numfig
+    depth 2): ``3.4.1`` is the first exercise of section 4 of chapter 3. Without a chapter
+    number, exercises count 1, 2, ... A solution gets its exercise's number."""
+    numbers, section, in_section = {}, 0, 0
     for item in items:
-        if item.region and item.region[0] == 'exercise':
-            numbers.setdefault(item.region[1], len(numbers) + 1)
+        if item.kind == 'markdown':
+            for line in item.text.splitlines():
+                if line.startswith('## '):
+                    section, in_section = section + 1, 0
+        if item.region and item.region[0] == 'exercise' and item.region[1] not in numbers:
+            in_section += 1
+            numbers[item.region[1]] = (f'{chapter_number}.{section}.{in_section}'
+                                       if chapter_number else str(len(numbers) + 1))
     return numbers
 
 
@@ -50,13 +63,14 @@ class _CellIds:
         return f'md-{self.code:03d}-{self.prose}'
 
 
-def framework_notebook(items, framework, known_labels):
+def framework_notebook(items, framework, known_labels, chapter_number=None):
     """The notebook of one framework, unexecuted.
 
     ``known_labels`` maps a label to (notebook file name, title) for cross-references.
     Solution cells carry the tag ``solution`` so a student copy can drop them.
     """
-    cells, numbers, region, ids = [], _region_numbers(items), None, _CellIds()
+    cells, region, ids = [], None, _CellIds()
+    numbers = _region_numbers(items, chapter_number)
     for item in items:
         # every code item counts, so ids agree between the frameworks' notebooks
         cell_id = ids.next_code() if item.kind == 'code' else None
@@ -69,6 +83,8 @@ def framework_notebook(items, framework, known_labels):
                 tags.append(SOLUTION_TAG)
             if item.region != region:
                 heading = f'**{REGION_TITLES[kind]} {numbers[label]}**'
+                if kind == 'solution':
+                    heading += SOLUTION_NOTICE
                 cells.append(nbformat.v4.new_markdown_cell(
                     heading, id=ids.next_prose(),
                     metadata={'tags': list(tags)} if tags else {}))
@@ -81,6 +97,8 @@ def framework_notebook(items, framework, known_labels):
             cell = nbformat.v4.new_code_cell(item.text, id=cell_id)
         if tags:
             cell.metadata['tags'] = tags
+        if SOLUTION_TAG in tags:
+            cell.metadata['jupyter'] = dict(COLLAPSED)
         cells.append(cell)
     return _new_notebook(cells)
 
@@ -194,7 +212,17 @@ def tabbed_notebook(items, name, executed, known_labels, student=False):
     return _new_notebook(cells)
 
 
+def download_name(name, framework):
+    """The file name a reader's browser saves: one per framework, so the second download
+    does not become `name (1).ipynb`."""
+    return f'{name}-{framework}.ipynb'
+
+
+#: beside the tabbed pages: the copies of the notebooks that the pages offer for download
+DOWNLOADS = 'downloads'
+
+
 def _download_line(name):
-    links = '・'.join(f'{{download}}`{TITLES[fw]} 版 <../{fw}/{name}.ipynb>`'
+    links = '・'.join(f'{{download}}`{TITLES[fw]} 版 <{DOWNLOADS}/{download_name(name, fw)}>`'
                      for fw in FRAMEWORKS)
     return f'この節のノートブックをダウンロードして JupyterLab で実行できます: {links}'

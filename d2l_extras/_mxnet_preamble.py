@@ -25,3 +25,4 @@ from mxnet import autograd, gluon, init, np, npx  # noqa: E402,F401
 from mxnet.gluon import nn  # noqa: E402,F401
 
 npx.set_np()
+from d2l_extras._display import use_svg_display  # noqa: E402,F401 -- SVG and PNG plots

@@ -102,7 +102,16 @@ def test_myst_moves_labels_above_headings_and_converts_roles():
 def test_notebook_markdown_has_links_and_readable_citations():
     text = 'See :numref:`sec_demo` :cite:`Devlin.Chang.Lee.ea.2018,Merity.Xiong.2016`.'
     out = markup.to_notebook_markdown(text, {'sec_demo': ('demo.ipynb', 'Title')})
-    assert out == 'See [Title](demo.ipynb) (Devlin et al., 2018; Merity and Xiong, 2016).'
+    assert out == ('See [Title](<demo.ipynb#Title>) '
+                   '(Devlin et al., 2018; Merity and Xiong, 2016).')
+
+
+def test_notebook_links_open_the_section_of_the_label():
+    """JupyterLab's heading ids are the heading's text with hyphens for spaces."""
+    labels = {'subsec_input': ('bert.ipynb', '入力表現 (input representation)')}
+    out = markup.to_notebook_markdown('See :numref:`subsec_input`.', labels)
+    assert out == ('See [入力表現 (input representation)]'
+                   '(<bert.ipynb#入力表現-(input-representation)>).')
 
 
 def test_library_adds_section_docstrings(items):
@@ -146,6 +155,30 @@ def test_student_copy_drops_every_solution_cell(items):
     assert 'answer = None' in text and 'Question?' in text
 
 
+def test_exercises_are_numbered_as_in_the_html_book(items):
+    """sphinx-exercise numbers per section: 演習 <chapter>.<section>.<n>."""
+    nb = notebooks.framework_notebook(items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')},
+                                      chapter_number=3)
+    headings = [c.source for c in nb.cells if c.source.startswith('**')]
+    # the demo chapter's exercise sits in its first `##` section
+    assert headings[0] == '**演習 3.1.1**'
+    assert headings[1].startswith('**解答 演習 3.1.1**')
+
+
+def test_solution_cells_are_collapsed_in_jupyterlab_with_a_notice(items):
+    nb = notebooks.framework_notebook(items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')})
+    solution = [c for c in nb.cells if 'solution' in c.metadata.get('tags', [])]
+    heading, *body = solution
+    assert heading.source.startswith('**解答 演習 1**') and '折りたたまれて' in heading.source
+    assert 'jupyter' not in heading.metadata, 'the notice itself stays visible'
+    assert body and all(c.metadata['jupyter'] == {'source_hidden': True,
+                                                   'outputs_hidden': True} for c in body)
+    assert any('answer = 42' in c.source for c in body)
+    others = [c for c in nb.cells if c not in solution]
+    assert not any('jupyter' in c.metadata for c in others)
+    nbformat.validate(nb)
+
+
 def _executed(nb, framework):
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
@@ -166,7 +199,8 @@ def test_tabbed_notebook_pairs_frameworks_with_their_outputs(items):
     markdown = '\n'.join(c.source for c in page.cells if c.cell_type == 'markdown')
     assert '(sec_demo)=\n# Title' in markdown
     assert ':sync-group: framework' in markdown and ':sync: pytorch' in markdown
-    assert '{download}`PyTorch 版 <../pytorch/demo.ipynb>`' in markdown
+    assert '{download}`PyTorch 版 <downloads/demo-pytorch.ipynb>`' in markdown
+    assert '{download}`MXNet 版 <downloads/demo-mxnet.ipynb>`' in markdown
     assert '```{solution-start} ex_demo' in markdown
     student = notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'}, student=True)
     assert 'answer = 42' not in str(student) and 'solution-start' not in str(student)

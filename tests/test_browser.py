@@ -80,10 +80,11 @@ def browser():
 class Visit:
     """A fresh browser profile (empty localStorage) that records what goes wrong."""
 
-    def __init__(self, browser, base_url):
+    def __init__(self, browser, base_url, viewport=(1280, 900)):
         self.base_url = base_url
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                           locale="ja-JP")
+        width, height = viewport
+        self.context = browser.new_context(viewport={"width": width, "height": height},
+                                           locale="ja-JP", has_touch=width < 600)
         self.errors = []
         self.external = []
         self.context.route("**/*", self._route)
@@ -125,9 +126,23 @@ class Visit:
         self.context.close()
 
 
+VIEWPORTS = {"phone": (390, 844), "desktop": (1280, 900)}
+
+
 @pytest.fixture
 def visit(browser, base_url):
     v = Visit(browser, base_url)
+    yield v
+    v.close()
+    assert not v.external, f"requests that left the machine: {v.external}"
+    assert not v.errors, "JavaScript errors:\n" + "\n".join(v.errors)
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_visit(request, browser, base_url):
+    """A visit on a phone (390x844) and on a desktop (1280x900)."""
+    v = Visit(browser, base_url, VIEWPORTS[request.param])
+    v.size = request.param
     yield v
     v.close()
     assert not v.external, f"requests that left the machine: {v.external}"
@@ -276,7 +291,7 @@ def test_chapters_offer_both_notebooks(visit):
         for i in range(links.count()):
             link = links.nth(i)
             href = link.get_attribute("href")
-            if not href.endswith(f"/{name}.ipynb"):
+            if not href.endswith((f"/{name}-mxnet.ipynb", f"/{name}-pytorch.ipynb")):
                 continue
             response = page.request.get(link.evaluate("a => a.href"))
             assert response.ok, f"{path}: {href} gives HTTP {response.status}"
@@ -290,3 +305,125 @@ def test_chapters_offer_both_notebooks(visit):
         for framework, module in [("mxnet", "mxnet"), ("pytorch", "torch")]:
             assert f"from d2l_extras import {module} as d2l" in found[framework], \
                 f"{path}: the {framework} link gives a notebook of another framework"
+
+
+def _visible(page, selector):
+    return [e for e in page.locator(selector).all() if e.is_visible()]
+
+
+def test_menu_button_opens_a_chapter_list_whose_links_work(sized_visit):
+    page = sized_visit.open(CHAPTERS["bert-pretraining"])
+    buttons = _visible(page, ".primary-toggle")
+    assert len(buttons) == 1, f"{sized_visit.size}: {len(buttons)} visible ☰ buttons"
+    chapter_link = "a.reference[href$='bert-dataset.html']"
+    if sized_visit.size == "phone":
+        nav = page.locator("#pst-primary-sidebar-modal")
+        assert not nav.is_visible(), "the chapter list should start closed on a phone"
+        buttons[0].tap()
+        nav.wait_for(state="visible")
+        assert nav.evaluate("d => d.open"), "☰ should open the chapter list"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "phone-sidebar-open.png"))
+        # the tooltip of the tapped button must not cover the header's search button
+        assert page.locator(".tooltip:visible").count() == 0, "a tooltip stays on screen"
+    else:
+        nav = page.locator("#pst-primary-sidebar")
+        assert nav.is_visible(), "a desktop shows the chapter list from the start"
+        buttons[0].click()
+        page.wait_for_function(
+            "() => document.querySelector('#pst-primary-sidebar')"
+            ".classList.contains('pst-sidebar-hidden')")
+        buttons[0].click()
+        page.wait_for_function(
+            "() => !document.querySelector('#pst-primary-sidebar')"
+            ".classList.contains('pst-sidebar-hidden')")
+    links = nav.locator(chapter_link)
+    assert links.count() > 0, "no chapter link in the list"
+    links.first.wait_for(state="visible")  # the sidebar slides back in
+    links.first.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith(CHAPTERS["bert-dataset"])
+
+
+def test_contents_button_opens_the_page_contents(sized_visit):
+    page = sized_visit.open(CHAPTERS["bert-pretraining"])
+    toc_links = "#pst-page-toc-nav a"
+    buttons = _visible(page, ".secondary-toggle")
+    if not buttons:  # a wide screen shows the contents beside the page
+        assert sized_visit.size == "desktop", "a phone needs the page-contents button"
+        assert page.locator(toc_links).first.is_visible()
+        return
+    buttons[0].tap() if sized_visit.size == "phone" else buttons[0].click()
+    dialog = page.locator("#pst-secondary-sidebar-modal")
+    dialog.wait_for(state="visible")
+    links = dialog.locator(toc_links)
+    assert links.count() > 2 and links.first.is_visible(), "the contents list is empty"
+
+
+ENGLISH_UI = ["Toggle primary sidebar", "Toggle secondary sidebar", "Color mode",
+              "Copy to clipboard", "Link to this heading", "Toggle hidden content",
+              "Discussions"]
+
+
+def test_no_english_ui_strings(sized_visit):
+    """Visible text, tooltips (title, Bootstrap's data-bs-*) and labels read aloud."""
+    for path in CHAPTERS.values():
+        page = sized_visit.open(path)
+        page.wait_for_load_state("load")
+        found = page.evaluate("""strings => {
+            const seen = [];
+            const attributes = ["title", "aria-label", "data-bs-title",
+                                "data-bs-original-title", "data-tooltip"];
+            for (const element of document.querySelectorAll("body *")) {
+                for (const attribute of attributes) {
+                    const value = element.getAttribute(attribute);
+                    if (value && strings.includes(value.trim())) seen.push(value);
+                }
+            }
+            const text = document.body.innerText;
+            for (const s of strings) if (text.includes(s)) seen.push(`text: ${s}`);
+            return [...new Set(seen)];
+        }""", ENGLISH_UI)
+        assert not found, f"{path} ({sized_visit.size}): English UI {found}"
+        # a hovered button's tooltip is Japanese too
+        page.locator("pre").first.hover()
+        copy = page.locator("button.copybtn").first
+        assert JAPANESE.search(copy.get_attribute("data-tooltip") or ""), "copy button tooltip"
+
+
+def test_no_code_block_of_the_pretraining_page_scrolls_sideways(visit):
+    page = visit.open(CHAPTERS["bert-pretraining"])
+    for framework in ["mxnet", "pytorch"]:
+        page.locator(f".framework-tabs label[data-sync-id='{framework}']").first.click()
+        wide = page.evaluate("""() => [...document.querySelectorAll("article pre")]
+            .filter(pre => pre.offsetParent !== null && pre.scrollWidth > pre.clientWidth + 1)
+            .map(pre => pre.textContent.slice(0, 60))""")
+        blocks = page.evaluate("""() => [...document.querySelectorAll("article pre")]
+            .filter(pre => pre.offsetParent !== null).length""")
+        assert blocks > 10, f"{framework}: only {blocks} visible code blocks"
+        assert not wide, f"{framework}: code blocks that scroll sideways: {wide}"
+
+
+def test_the_two_download_links_save_different_file_names(visit):
+    for path in CHAPTERS.values():
+        page = visit.open(path)
+        hrefs = [a.get_attribute("href") for a in page.locator("article a.download").all()]
+        names = [h.rsplit("/", 1)[-1] for h in hrefs if h.endswith(".ipynb")]
+        assert len(names) == 2, f"{path}: download links {hrefs}"
+        assert len(set(names)) == 2, f"{path}: both downloads save {names[0]}"
+
+
+def test_search_snippets_show_the_text_not_the_contents_or_tex(visit):
+    for query in ["事前学習", "マスク言語モデリング"]:
+        visit.open(f"search.html?q={quote(query)}")
+        page = visit.page
+        page.wait_for_function(
+            "() => document.querySelector('#search-results .search-summary')"
+            " && document.querySelector('#search-results .search-summary').textContent.trim()",
+            timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#search-results p.context').length > 0",
+            timeout=30_000)
+        for snippet in page.locator("#search-results p.context").all_inner_texts():
+            assert "\\(" not in snippet and "\\text" not in snippet, f"TeX: {snippet!r}"
+            assert "目次" not in snippet and "Contents" not in snippet, f"page TOC: {snippet!r}"

@@ -5,13 +5,15 @@
 * :mod:`.tabs`: MXNet | PyTorch tabs around the code cells of the tabbed pages;
 * :mod:`.search_ja`: a Japanese search splitter that also indexes whole words;
 * :mod:`.bibliography`: every page that cites a work lists its own references;
-* :mod:`.assets`: the favicon and ``book-ja.js`` (Japanese UI strings), HTML builders only.
+* :mod:`.assets`: the favicon, ``book-ja.js`` (Japanese UI strings, sidebar toggles, search
+  snippets) and ``book.css`` (wrapped code lines), HTML builders only;
+* :mod:`.exercise_ja`: 演習, the book's word for an exercise, in sphinx-exercise's titles.
 """
 from typing import Any
 
 from sphinx.application import Sphinx
 
-FEATURES = ('tabs', 'search_ja', 'bibliography', 'assets')
+FEATURES = ('tabs', 'search_ja', 'bibliography', 'assets', 'exercise_ja')
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

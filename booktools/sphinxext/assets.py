@@ -1,5 +1,6 @@
-"""The book's static files (``static/``): the favicon and ``book-ja.js``, which completes the
-Japanese UI strings of the search page. Registered for HTML builders only."""
+"""The book's static files (``static/``): the favicon, ``book-ja.js`` (Japanese UI
+strings, the sidebar toggles, search snippets) and ``book.css`` (wrapped code lines).
+Registered for HTML builders only."""
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ def add_static_files(app: Sphinx) -> None:
         app.config.html_favicon = str(STATIC_DIR / 'favicon.svg')
     # after translations.js, whose catalog it completes
     app.add_js_file('book-ja.js', priority=900)
+    app.add_css_file('book.css')
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
