@@ -15,6 +15,9 @@ from booktools import book, classroom, source
 from booktools.frameworks import FRAMEWORKS
 from booktools.paths import notebook_path
 
+# nbgrader 0.9.6's gradebook warns about its own SQLAlchemy session use on every autograde
+pytestmark = pytest.mark.filterwarnings('ignore:Object of type:sqlalchemy.exc.SAWarning')
+
 MARKED = """\
 # T
 :label:`sec_t`
