@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUILD_OPTS := -W -n --keep-going
 PYTEST := $(PY) -m pytest
-UNIT := not notebook and not book and not browser and not slow
+UNIT := not notebook and not book and not browser and not slow and not classroom
 
-.PHONY: book book-student pages notebooks sync check unit lint test bench browser-deps clean
+.PHONY: book book-student pages notebooks sync check unit lint test bench browser-deps clean \
+	classroom
 
 # A venv with the pinned requirements and this project installed in editable mode.
 $(STAMP): requirements.txt pyproject.toml
@@ -44,6 +45,10 @@ book-student: notebooks
 	$(VENV)/bin/jupyter-book build _build/student-src $(BUILD_OPTS)
 	rm -rf _build/student && mkdir -p _build/student && mv _build/student-src/_build/html _build/student/html
 
+# The nbgrader course (source/ and release/, one assignment per chapter and framework).
+classroom: $(STAMP)
+	$(PY) -m booktools classroom _build/classroom
+
 check: $(STAMP)
 	$(PY) -m booktools check
 
@@ -61,10 +66,12 @@ browser-deps:
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get update -qq && \
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
-# Everything: the fast tier first, then the books, the browser and the notebooks.
+# Everything: the fast tier first, then the nbgrader course (it builds and grades its own
+# copy), the books, the browser and the notebooks.
 test: unit
+	$(PYTEST) -m classroom
 	$(MAKE) book book-student browser-deps
-	$(PYTEST) -m "not ($(UNIT))"
+	$(PYTEST) -m "not ($(UNIT)) and not classroom"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -6,6 +6,7 @@
     python -m booktools pages                # the tabbed book pages, from the notebooks
     python -m booktools student DIR          # a copy of the book without solutions
     python -m booktools offline-data [DIR]   # WikiText-2 valid+test as an offline corpus
+    python -m booktools classroom [DIR]      # the nbgrader course: source/ and release/
 """
 import argparse
 import pathlib
@@ -47,6 +48,9 @@ def main(argv=None):
     student.add_argument('target', type=pathlib.Path)
     offline = commands.add_parser('offline-data', help='build the offline corpus directory')
     offline.add_argument('target', type=pathlib.Path, nargs='?', default=OFFLINE_CORPUS_DIR)
+    course = commands.add_parser('classroom', help='build the nbgrader course from the chapters')
+    course.add_argument('target', type=pathlib.Path, nargs='?', default=None,
+                        help='course directory (default: _build/classroom)')
     args = parser.parse_args(argv)
 
     if args.command == 'sync':
@@ -79,6 +83,13 @@ def main(argv=None):
         return 0
     if args.command == 'offline-data':
         print(corpus.offline_corpus(args.target))
+        return 0
+    if args.command == 'classroom':
+        from . import classroom  # imports nbgrader
+
+        target = args.target or classroom.COURSE_DIR
+        for assignment in classroom.build(target):
+            print(f'{target / "release" / assignment}')
         return 0
     return 2
 
