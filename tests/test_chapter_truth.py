@@ -106,9 +106,10 @@ def test_the_50_step_model_is_context_independent_as_the_text_says(framework):
 
 
 @pytest.mark.parametrize('framework', FRAMEWORKS)
-def test_a_lower_learning_rate_separates_words_as_the_solution_says(framework):
+def test_a_lower_learning_rate_no_longer_collapses_but_stays_near_1(framework):
+    assert '2 つの類似度の少なくとも一方は 1 より小さく' in _prose('bert-pretraining')
     contexts, words = _similarities(framework, 'context_text = get_bert_encoding')
-    assert words < contexts < 1.0, (contexts, words)
+    assert min(contexts, words) < 1.0 and min(contexts, words) > 0.9, (contexts, words)
 
 
 def test_the_encodings_are_computed_in_inference_mode():
