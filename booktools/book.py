@@ -15,6 +15,9 @@ from . import library, notebooks, source
 from .frameworks import FRAMEWORKS, LIBRARY_MODULES
 from .paths import ROOT, TABBED, chapter_source, notebook_path, tabbed_path
 
+#: the chapters' figures (SVG); pages and notebooks name them ../figures/<file>
+FIGURES = 'chapters/figures'
+
 
 def chapter_names(root=ROOT):
     """Chapter names in book order, read from the table of contents."""
@@ -186,6 +189,9 @@ def student_tree(target, root=ROOT):
     for path in (root / 'chapters').iterdir():
         if path.is_file() and (path.suffix != '.md' or path.name == 'index.md'):
             shutil.copy2(path, target / 'chapters' / path.name)
+    # the pages and notebooks show the figures as ../figures/<name>.svg
+    if (root / FIGURES).is_dir():
+        shutil.copytree(root / FIGURES, target / FIGURES)
     for name in chapter_names(root):
         for fw in FRAMEWORKS:
             nb = notebooks.student_copy(read_notebook(notebook_path(name, fw, root)))

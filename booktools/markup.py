@@ -5,6 +5,9 @@ import re
 _LABEL_LINE = re.compile(r'^:label:`([^`]+)`\s*$')
 _NUMREF = re.compile(r':numref:`([^`]+)`')
 _CITE = re.compile(r':cite:`([^`]+)`')
+# A folded column: a MyST dropdown admonition (the book shows it as is)
+_DROPDOWN = re.compile(r'^:::\{admonition\} (?P<title>.+)\n:class: dropdown\n(?P<body>.*?)\n:::$',
+                       re.M | re.S)
 
 
 class UnknownLabel(KeyError):
@@ -81,4 +84,7 @@ def to_notebook_markdown(text, known_labels):
     lines = _move_labels_above_headings(text.splitlines(), lambda label: None)
     text = '\n'.join(lines)
     text = _NUMREF.sub(numref, text)
+    # JupyterLab knows no MyST directives; HTML <details> folds the same way there
+    text = _DROPDOWN.sub(lambda m: f'<details>\n<summary><strong>{m["title"]}</strong></summary>\n'
+                         f'{m["body"]}\n\n</details>', text)
     return _CITE.sub(lambda m: cite_text(m.group(1)), text)

@@ -8,7 +8,7 @@ from d2l_extras._mxnet_preamble import *  # noqa: F403 -- imports and runtime se
 d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
 
 
-# chapters/bert.md, line 31
+# chapters/bert.md, line 35
 def try_all_gpus():
     """Return all available GPUs, or [cpu()] if there is no GPU.
 
@@ -18,7 +18,7 @@ def try_all_gpus():
     return devices if devices else [npx.cpu()]
 
 
-# chapters/bert.md, line 82
+# chapters/bert.md, line 86
 def get_tokens_and_segments(tokens_a, tokens_b=None):
     """Get tokens of the BERT input sequence and their segment IDs.
 
@@ -43,7 +43,7 @@ def get_tokens_and_segments(tokens_a, tokens_b=None):
     return tokens, segments
 
 
-# chapters/bert.md, line 192
+# chapters/bert.md, line 156
 def attention_lengths(F, tokens, valid_lens, num_heads):
     """Number of valid keys for every (example, head, query), as
     `npx.softmax(..., length=...)` expects: (batch_size, num_heads, num_steps).
@@ -96,7 +96,7 @@ class MultiHeadSelfAttention(nn.HybridBlock):
         return self.W_o(F.npx.reshape(output, (-2, -2, -1)))
 
 
-# chapters/bert.md, line 284
+# chapters/bert.md, line 248
 class PositionWiseFFN(nn.HybridBlock):
     """The positionwise feed-forward network.
 
@@ -143,7 +143,7 @@ class EncoderBlock(nn.HybridBlock):
         return self.addnorm2(Y, self.ffn(Y))
 
 
-# chapters/bert.md, line 374
+# chapters/bert.md, line 398
 def check_bert_inputs(tokens, segments, valid_lens, max_len):
     """Check the inputs of a BERT encoder; return float32 `valid_lens` of
     shape (batch_size,) (all positions are valid if `valid_lens` is None).
@@ -218,7 +218,7 @@ class BERTEncoder(nn.HybridBlock):
                                    axis=1)
 
 
-# chapters/bert.md, line 609
+# chapters/bert.md, line 635
 class MaskLM(nn.HybridBlock):
     """The masked language model task of BERT.
 
@@ -253,7 +253,7 @@ class MaskLM(nn.HybridBlock):
         return self.mlp(masked_X)
 
 
-# chapters/bert.md, line 718
+# chapters/bert.md, line 744
 class NextSentencePred(nn.HybridBlock):
     """The next sentence prediction task of BERT.
 
@@ -268,7 +268,7 @@ class NextSentencePred(nn.HybridBlock):
         return self.output(X)
 
 
-# chapters/bert.md, line 783
+# chapters/bert.md, line 811
 class BERTModel(nn.Block):
     """The BERT model.
 
@@ -298,7 +298,7 @@ class BERTModel(nn.Block):
         return encoded_X, mlm_Y_hat, nsp_Y_hat
 
 
-# chapters/bert.md, line 897
+# chapters/bert.md, line 933
 def format_bytes(num_bytes):
     """Format a number of bytes for humans, e.g. 1.5 GiB.
 
@@ -384,7 +384,7 @@ def estimate_bert_memory(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         num_parameters, config)
 
 
-# chapters/bert.md, line 1025
+# chapters/bert.md, line 1061
 def _device_kind_and_index(device):
     """('cpu' | 'cuda' | 'gpu', index) of a PyTorch or MXNet device or a
     string such as 'cpu', 'cuda:0' or 'gpu(0)'.
@@ -506,7 +506,7 @@ def _read_wiki(data_dir):
     return paragraphs
 
 
-# chapters/bert-dataset.md, line 94
+# chapters/bert-dataset.md, line 100
 def _get_nsp_examples(paragraphs, max_len, rng):
     """Make (tokens, segments, is_next) examples for next sentence prediction.
 
@@ -536,7 +536,7 @@ def _get_nsp_examples(paragraphs, max_len, rng):
     return examples
 
 
-# chapters/bert-dataset.md, line 143
+# chapters/bert-dataset.md, line 155
 def _pad_bert_inputs(examples, max_len, vocab):
     """Stack NSP examples into NumPy arrays padded with '<pad>' to max_len.
 
@@ -561,7 +561,7 @@ def _pad_bert_inputs(examples, max_len, vocab):
     return token_ids, segments, valid_lens, nsp_labels
 
 
-# chapters/bert-dataset.md, line 181
+# chapters/bert-dataset.md, line 199
 def _mask_tokens(token_ids, vocab, rng):
     """Choose the masked language modeling predictions of all examples.
 
@@ -573,16 +573,19 @@ def _mask_tokens(token_ids, vocab, rng):
     max_num_preds = round(max_len * 0.15)
     special_tokens = ['<pad>', '<mask>', '<cls>', '<sep>']
     is_candidate = ~onp.isin(token_ids, vocab[special_tokens])
-    # 15% of the non-special tokens of each example, at least one
-    num_preds = onp.maximum(
-        1, onp.round(0.15 * is_candidate.sum(axis=1))).astype(onp.int64)
+    num_candidates = is_candidate.sum(axis=1)
+    # 15% of the non-special tokens of each example, at least one (none if
+    # it has none: the corpus may hold '<mask>' or '<pad>' as words)
+    num_preds = onp.minimum(num_candidates, onp.maximum(
+        1, onp.round(0.15 * num_candidates))).astype(onp.int64)
     # The num_preds smallest random keys of a row mark its prediction
     # positions; key 2 (larger than any random key) excludes special tokens
     keys = onp.where(is_candidate, rng.random(token_ids.shape), 2.0)
-    kth_smallest_key = onp.sort(keys, axis=1)[onp.arange(num_examples),
-                                              num_preds - 1]
+    kth_smallest_key = onp.sort(keys, axis=1)[
+        onp.arange(num_examples), onp.maximum(num_preds - 1, 0)]
     # Row and column of every prediction, row by row (columns ascending)
-    rows, cols = onp.nonzero(keys <= kth_smallest_key[:, None])
+    rows, cols = onp.nonzero((keys <= kth_smallest_key[:, None])
+                             & is_candidate)
     # The first num_preds slots of each row are real, the rest padding
     is_real_slot = onp.arange(max_num_preds) < num_preds[:, None]
     mlm_weights = is_real_slot.astype(onp.float32)
@@ -602,7 +605,7 @@ def _mask_tokens(token_ids, vocab, rng):
     return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
 
 
-# chapters/bert-dataset.md, line 244
+# chapters/bert-dataset.md, line 265
 def _make_pretraining_arrays(paragraphs, max_len, seed=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
 
@@ -628,7 +631,7 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
-# chapters/bert-dataset.md, line 277
+# chapters/bert-dataset.md, line 306
 class _WikiTextDataset(gluon.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
@@ -649,7 +652,7 @@ class _WikiTextDataset(gluon.data.Dataset):
         return len(self.arrays[0])
 
 
-# chapters/bert-dataset.md, line 322
+# chapters/bert-dataset.md, line 359
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -665,7 +668,7 @@ def _gc_paused():
             gc.enable()
 
 
-# chapters/bert-dataset.md, line 341
+# chapters/bert-dataset.md, line 378
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -680,7 +683,7 @@ def load_data_wiki(batch_size, max_len, seed=None):
     return train_iter, train_set.vocab
 
 
-# chapters/bert-pretraining.md, line 53
+# chapters/bert-pretraining.md, line 55
 def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
                          segments_X_shards, valid_lens_x_shards,
                          pred_positions_X_shards, mlm_weights_X_shards,

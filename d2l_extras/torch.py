@@ -8,7 +8,7 @@ from d2l_extras._torch_preamble import *  # noqa: F403 -- imports and runtime se
 d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
 
 
-# chapters/bert.md, line 39
+# chapters/bert.md, line 43
 def try_all_gpus():
     """Return all available GPUs, or [cpu] if there is no GPU.
 
@@ -19,7 +19,7 @@ def try_all_gpus():
     return devices if devices else [torch.device('cpu')]
 
 
-# chapters/bert.md, line 82
+# chapters/bert.md, line 86
 def get_tokens_and_segments(tokens_a, tokens_b=None):
     """Get tokens of the BERT input sequence and their segment IDs.
 
@@ -44,39 +44,7 @@ def get_tokens_and_segments(tokens_a, tokens_b=None):
     return tokens, segments
 
 
-# chapters/bert.md, line 136
-def packing_indices(tokens, valid_lens):
-    """Row numbers of the valid tokens when the batch is seen as one matrix
-    of batch_size * num_steps rows (`pack_index`), and the mask of the valid
-    positions (`is_valid`, of shape (batch_size, num_steps)).
-
-    Defined in :numref:`sec_bert`.
-    """
-    steps = torch.arange(tokens.shape[1], device=tokens.device)
-    is_valid = steps < valid_lens.reshape(-1, 1)
-    pack_index = is_valid.reshape(-1).nonzero().reshape(-1)
-    return pack_index, is_valid
-
-def pack_tokens(X, pack_index):
-    """(batch_size, num_steps, ...) -> (no. of valid tokens, ...).
-
-    Defined in :numref:`sec_bert`.
-    """
-    return X.reshape(-1, *X.shape[2:]).index_select(0, pack_index)
-
-def unpack_tokens(X, pack_index, is_valid):
-    """(no. of valid tokens, num_features) -> (batch_size, num_steps,
-    num_features), with zeros at the padding positions.
-
-    Defined in :numref:`sec_bert`.
-    """
-    rows = X.new_zeros(is_valid.numel(), X.shape[-1])
-    # Each row is written at most once, also in the backward pass
-    rows = rows.index_copy(0, pack_index, X)
-    return rows.reshape(*is_valid.shape, X.shape[-1])
-
-
-# chapters/bert.md, line 241
+# chapters/bert.md, line 205
 class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention over the packed valid tokens of a batch.
 
@@ -116,7 +84,7 @@ class MultiHeadSelfAttention(nn.Module):
         return self.W_o(pack_tokens(output, pack_index))
 
 
-# chapters/bert.md, line 325
+# chapters/bert.md, line 289
 class PositionWiseFFN(nn.Module):
     """The positionwise feed-forward network.
 
@@ -164,7 +132,39 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(Y, self.ffn(Y))
 
 
-# chapters/bert.md, line 445
+# chapters/bert.md, line 350
+def packing_indices(tokens, valid_lens):
+    """Row numbers of the valid tokens when the batch is seen as one matrix
+    of batch_size * num_steps rows (`pack_index`), and the mask of the valid
+    positions (`is_valid`, of shape (batch_size, num_steps)).
+
+    Defined in :numref:`sec_bert`.
+    """
+    steps = torch.arange(tokens.shape[1], device=tokens.device)
+    is_valid = steps < valid_lens.reshape(-1, 1)
+    pack_index = is_valid.reshape(-1).nonzero().reshape(-1)
+    return pack_index, is_valid
+
+def pack_tokens(X, pack_index):
+    """(batch_size, num_steps, ...) -> (no. of valid tokens, ...).
+
+    Defined in :numref:`sec_bert`.
+    """
+    return X.reshape(-1, *X.shape[2:]).index_select(0, pack_index)
+
+def unpack_tokens(X, pack_index, is_valid):
+    """(no. of valid tokens, num_features) -> (batch_size, num_steps,
+    num_features), with zeros at the padding positions.
+
+    Defined in :numref:`sec_bert`.
+    """
+    rows = X.new_zeros(is_valid.numel(), X.shape[-1])
+    # Each row is written at most once, also in the backward pass
+    rows = rows.index_copy(0, pack_index, X)
+    return rows.reshape(*is_valid.shape, X.shape[-1])
+
+
+# chapters/bert.md, line 469
 def check_bert_inputs(tokens, segments, valid_lens, max_len):
     """Check the inputs of a BERT encoder; return `valid_lens` of shape
     (batch_size,) (all positions are valid if `valid_lens` is None).
@@ -256,7 +256,7 @@ class BERTEncoder(nn.Module):
         return unpack_tokens(X, pack_index, is_valid)
 
 
-# chapters/bert.md, line 642
+# chapters/bert.md, line 668
 class MaskLM(nn.Module):
     """The masked language model task of BERT.
 
@@ -287,7 +287,7 @@ class MaskLM(nn.Module):
         return self.mlp(masked_X)
 
 
-# chapters/bert.md, line 731
+# chapters/bert.md, line 757
 class NextSentencePred(nn.Module):
     """The next sentence prediction task of BERT.
 
@@ -302,7 +302,7 @@ class NextSentencePred(nn.Module):
         return self.output(X)
 
 
-# chapters/bert.md, line 811
+# chapters/bert.md, line 839
 class BERTModel(nn.Module):
     """The BERT model.
 
@@ -338,7 +338,7 @@ class BERTModel(nn.Module):
         return encoded_X, mlm_Y_hat, nsp_Y_hat
 
 
-# chapters/bert.md, line 897
+# chapters/bert.md, line 933
 def format_bytes(num_bytes):
     """Format a number of bytes for humans, e.g. 1.5 GiB.
 
@@ -424,7 +424,7 @@ def estimate_bert_memory(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         num_parameters, config)
 
 
-# chapters/bert.md, line 1025
+# chapters/bert.md, line 1061
 def _device_kind_and_index(device):
     """('cpu' | 'cuda' | 'gpu', index) of a PyTorch or MXNet device or a
     string such as 'cpu', 'cuda:0' or 'gpu(0)'.
@@ -546,7 +546,7 @@ def _read_wiki(data_dir):
     return paragraphs
 
 
-# chapters/bert-dataset.md, line 94
+# chapters/bert-dataset.md, line 100
 def _get_nsp_examples(paragraphs, max_len, rng):
     """Make (tokens, segments, is_next) examples for next sentence prediction.
 
@@ -576,7 +576,7 @@ def _get_nsp_examples(paragraphs, max_len, rng):
     return examples
 
 
-# chapters/bert-dataset.md, line 143
+# chapters/bert-dataset.md, line 155
 def _pad_bert_inputs(examples, max_len, vocab):
     """Stack NSP examples into NumPy arrays padded with '<pad>' to max_len.
 
@@ -601,7 +601,7 @@ def _pad_bert_inputs(examples, max_len, vocab):
     return token_ids, segments, valid_lens, nsp_labels
 
 
-# chapters/bert-dataset.md, line 181
+# chapters/bert-dataset.md, line 199
 def _mask_tokens(token_ids, vocab, rng):
     """Choose the masked language modeling predictions of all examples.
 
@@ -613,16 +613,19 @@ def _mask_tokens(token_ids, vocab, rng):
     max_num_preds = round(max_len * 0.15)
     special_tokens = ['<pad>', '<mask>', '<cls>', '<sep>']
     is_candidate = ~onp.isin(token_ids, vocab[special_tokens])
-    # 15% of the non-special tokens of each example, at least one
-    num_preds = onp.maximum(
-        1, onp.round(0.15 * is_candidate.sum(axis=1))).astype(onp.int64)
+    num_candidates = is_candidate.sum(axis=1)
+    # 15% of the non-special tokens of each example, at least one (none if
+    # it has none: the corpus may hold '<mask>' or '<pad>' as words)
+    num_preds = onp.minimum(num_candidates, onp.maximum(
+        1, onp.round(0.15 * num_candidates))).astype(onp.int64)
     # The num_preds smallest random keys of a row mark its prediction
     # positions; key 2 (larger than any random key) excludes special tokens
     keys = onp.where(is_candidate, rng.random(token_ids.shape), 2.0)
-    kth_smallest_key = onp.sort(keys, axis=1)[onp.arange(num_examples),
-                                              num_preds - 1]
+    kth_smallest_key = onp.sort(keys, axis=1)[
+        onp.arange(num_examples), onp.maximum(num_preds - 1, 0)]
     # Row and column of every prediction, row by row (columns ascending)
-    rows, cols = onp.nonzero(keys <= kth_smallest_key[:, None])
+    rows, cols = onp.nonzero((keys <= kth_smallest_key[:, None])
+                             & is_candidate)
     # The first num_preds slots of each row are real, the rest padding
     is_real_slot = onp.arange(max_num_preds) < num_preds[:, None]
     mlm_weights = is_real_slot.astype(onp.float32)
@@ -642,7 +645,7 @@ def _mask_tokens(token_ids, vocab, rng):
     return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
 
 
-# chapters/bert-dataset.md, line 244
+# chapters/bert-dataset.md, line 265
 def _make_pretraining_arrays(paragraphs, max_len, seed=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
 
@@ -668,7 +671,7 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
-# chapters/bert-dataset.md, line 296
+# chapters/bert-dataset.md, line 325
 class _WikiTextDataset(torch.utils.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
@@ -691,7 +694,7 @@ class _WikiTextDataset(torch.utils.data.Dataset):
         return len(self.tensors[0])
 
 
-# chapters/bert-dataset.md, line 322
+# chapters/bert-dataset.md, line 359
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -707,7 +710,7 @@ def _gc_paused():
             gc.enable()
 
 
-# chapters/bert-dataset.md, line 354
+# chapters/bert-dataset.md, line 391
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -727,7 +730,7 @@ def load_data_wiki(batch_size, max_len, seed=None):
     return train_iter, train_set.vocab
 
 
-# chapters/bert-pretraining.md, line 85
+# chapters/bert-pretraining.md, line 87
 def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
                          segments_X, valid_lens_x,
                          pred_positions_X, mlm_weights_X,
