@@ -5,6 +5,7 @@ chapters/<name>.md  ->  chapters/{mxnet,pytorch}/<name>.ipynb  +  d2l_extras/{mx
 
 :func:`plan` says what the sources produce; ``sync`` applies it and ``check`` reports it.
 """
+
 import dataclasses
 import shutil
 
@@ -93,15 +94,18 @@ class Planned:
     any, are kept), 'stale' (its code changed: ``text`` has no outputs and must be
     executed) or 'unexecuted' (the file holds ``text`` but has code cells never run).
     """
+
     path: object
     text: str
     state: str
 
     def problem(self):
         rel = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
-        return {'update': f'{rel} does not match its sources (run `make sync`)',
-                'stale': f'{rel}: its code changed, so it must be executed again',
-                'unexecuted': f'{rel} has code cells that were never executed'}.get(self.state)
+        return {
+            'update': f'{rel} does not match its sources (run `make sync`)',
+            'stale': f'{rel}: its code changed, so it must be executed again',
+            'unexecuted': f'{rel} has code cells that were never executed',
+        }.get(self.state)
 
 
 def _planned(path, text, needs_execution=False):
@@ -128,8 +132,9 @@ def plan(root=ROOT, chapters=None):
             stored = read_notebook(path) if path.exists() else None
             kept = notebooks.with_outputs_of(expected, stored)
             nb = kept or expected
-            entries.append(_planned(path, notebook_text(nb),
-                                    needs_execution=not notebooks.is_executed(nb)))
+            entries.append(
+                _planned(path, notebook_text(nb), needs_execution=not notebooks.is_executed(nb))
+            )
     sources = [(f'chapters/{name}.md', label, items) for name, (label, items) in chapters.items()]
     for fw in FRAMEWORKS:
         entries.append(_planned(library_path(fw, root), library.module_text(fw, sources)))
@@ -156,8 +161,7 @@ def assemble_tabbed(chapters, root=ROOT, student=False, notebook_root=None):
     notebook_root = notebook_root or root
     pages = {}
     for name, (_, items) in chapters.items():
-        executed = {fw: read_notebook(notebook_path(name, fw, notebook_root))
-                    for fw in FRAMEWORKS}
+        executed = {fw: read_notebook(notebook_path(name, fw, notebook_root)) for fw in FRAMEWORKS}
         pages[name] = notebooks.tabbed_notebook(items, name, executed, index, student)
     return pages
 
@@ -171,8 +175,9 @@ def write_pages(root=ROOT, student=False, notebook_root=None, target=None):
         for fw in FRAMEWORKS:
             # the {download} role keeps a file's name: a copy named after its framework
             download = page.parent / notebooks.DOWNLOADS / notebooks.download_name(name, fw)
-            write_if_changed(download, notebook_path(name, fw, notebook_root or root)
-                             .read_text(encoding='utf-8'))
+            write_if_changed(
+                download, notebook_path(name, fw, notebook_root or root).read_text(encoding='utf-8')
+            )
 
 
 def student_tree(target, root=ROOT):

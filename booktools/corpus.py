@@ -4,6 +4,7 @@ The build (``python -m booktools execute``) and the tests (``tests/conftest.py``
 :func:`use_offline_corpus`; the benchmark's kernels get :func:`corpus_environment`. Nothing else
 sets ``D2L_WIKITEXT2_DIR``.
 """
+
 import os
 import pathlib
 import shutil
@@ -29,9 +30,11 @@ def offline_corpus(target=None, shared_data=SHARED_SPLITS, copies=1):
     parts = [shared_data / 'wiki.valid.tokens', shared_data / 'wiki.test.tokens']
     missing = [str(p) for p in parts if not p.exists()]
     if missing:
-        raise FileNotFoundError(f'offline corpus files missing: {", ".join(missing)}; '
-                                'put ../shared/data/wikitext-2 beside the repository, or set '
-                                'BOOK_SHARED_DIR to the folder that holds data/wikitext-2')
+        raise FileNotFoundError(
+            f'offline corpus files missing: {", ".join(missing)}; '
+            'put ../shared/data/wikitext-2 beside the repository, or set '
+            'BOOK_SHARED_DIR to the folder that holds data/wikitext-2'
+        )
     train = target / 'wiki.train.tokens'
     if not train.exists():
         target.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ The rule: a code block whose markers include ``#@save`` goes, whole, into the mo
 framework it is shown for, in chapter order. Every top-level function and class gets a
 docstring line naming the section it is defined in; other blocks get a comment saying so.
 """
+
 import ast
 
 from .frameworks import LIBRARY_MODULES
@@ -19,8 +20,11 @@ def _with_section_docstrings(code, label):
             continue
         first = node.body[0]
         indent = ' ' * first.col_offset
-        has_doc = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-                   and isinstance(first.value.value, str))
+        has_doc = (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        )
         if has_doc:
             # Add the note as the docstring's last paragraph, before its closing quotes.
             end = first.end_lineno - 1
@@ -53,7 +57,8 @@ def module_text(framework, chapters):
     """
     module = LIBRARY_MODULES[framework]
     sources = ', '.join(path for path, _, _ in chapters)
-    parts = [f'''"""The BERT chapters' `#@save` code for {module}, with d2l 1.0.3's utilities.
+    parts = [
+        f'''"""The BERT chapters' `#@save` code for {module}, with d2l 1.0.3's utilities.
 
 Generated from {sources} by `python -m booktools sync`: edit the chapters, not this file.
 Use it as `from d2l_extras import {module} as d2l`.
@@ -61,22 +66,28 @@ Use it as `from d2l_extras import {module} as d2l`.
 from d2l_extras._{module}_preamble import *  # noqa: F403 -- imports and runtime settings
 
 d2l = sys.modules[__name__]  # noqa: F405 -- chapter code calls d2l.<name>
-''']
+'''
+    ]
     for path, label, items in chapters:
         for item in items:
             if not (item.kind == 'code' and item.save and framework in item.frameworks()):
                 continue
             # Readers see the #@save markers in the notebook; the module needs none.
-            code = '\n'.join(line for line in item.text.splitlines()
-                             if line.strip() != '#@save').strip('\n')
+            code = '\n'.join(
+                line for line in item.text.splitlines() if line.strip() != '#@save'
+            ).strip('\n')
             tree = ast.parse(code)
             where = f'# {path}, line {item.line}'
-            if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                   for n in tree.body):
+            if any(
+                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                for n in tree.body
+            ):
                 parts.append(f'{where}\n{_with_section_docstrings(code, label)}\n')
             else:
                 parts.append(f'{where} (:numref:`{label}`)\n{code}\n')
     # Argument checks, kept out of the chapters' code (see d2l_extras/checks.py)
-    parts.append(f'from d2l_extras.checks import apply_checks  # noqa: E402\n'
-                 f"apply_checks(globals(), '{module}')\n")
+    parts.append(
+        f'from d2l_extras.checks import apply_checks  # noqa: E402\n'
+        f"apply_checks(globals(), '{module}')\n"
+    )
     return '\n\n'.join(parts)

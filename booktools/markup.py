@@ -1,13 +1,15 @@
 """Turn the d2lbook roles of chapter prose into MyST (for the book) or plain Markdown
 (for notebooks opened in JupyterLab)."""
+
 import re
 
 _LABEL_LINE = re.compile(r'^:label:`([^`]+)`\s*$')
 _NUMREF = re.compile(r':numref:`([^`]+)`')
 _CITE = re.compile(r':cite:`([^`]+)`')
 # A folded column: a MyST dropdown admonition (the book shows it as is)
-_DROPDOWN = re.compile(r'^:::\{admonition\} (?P<title>.+)\n:class: dropdown\n(?P<body>.*?)\n:::$',
-                       re.M | re.S)
+_DROPDOWN = re.compile(
+    r'^:::\{admonition\} (?P<title>.+)\n:class: dropdown\n(?P<body>.*?)\n:::$', re.M | re.S
+)
 
 
 class UnknownLabel(KeyError):
@@ -38,11 +40,14 @@ def _move_labels_above_headings(lines, make_target):
 
 def to_myst(text, known_labels):
     """d2lbook markdown prose -> MyST for Jupyter Book."""
+
     def numref(m):
         label = m.group(1)
         if label not in known_labels:
-            raise UnknownLabel(f':numref:`{label}` names no label of the book; link to an '
-                               'outside page with a normal Markdown link instead')
+            raise UnknownLabel(
+                f':numref:`{label}` names no label of the book; link to an '
+                'outside page with a normal Markdown link instead'
+            )
         return f'{{numref}}`{label}`'
 
     lines = _move_labels_above_headings(text.splitlines(), lambda label: f'({label})=')
@@ -71,6 +76,7 @@ def to_notebook_markdown(text, known_labels):
 
     ``known_labels`` maps a label to (notebook file name, title).
     """
+
     def numref(m):
         label = m.group(1)
         if label not in known_labels:
@@ -85,6 +91,11 @@ def to_notebook_markdown(text, known_labels):
     text = '\n'.join(lines)
     text = _NUMREF.sub(numref, text)
     # JupyterLab knows no MyST directives; HTML <details> folds the same way there
-    text = _DROPDOWN.sub(lambda m: f'<details>\n<summary><strong>{m["title"]}</strong></summary>\n'
-                         f'{m["body"]}\n\n</details>', text)
+    text = _DROPDOWN.sub(
+        lambda m: (
+            f'<details>\n<summary><strong>{m["title"]}</strong></summary>\n'
+            f'{m["body"]}\n\n</details>'
+        ),
+        text,
+    )
     return _CITE.sub(lambda m: cite_text(m.group(1)), text)

@@ -1,4 +1,5 @@
 """Where the book's files are."""
+
 import os
 import pathlib
 

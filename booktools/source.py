@@ -25,6 +25,7 @@ Grading markup for the nbgrader course (``booktools.classroom``), only inside th
 Blocks that exist only for the course (setup, tests) are left out of :func:`parse` unless
 ``course=True``, so the book, its notebooks and the student edition never see them.
 """
+
 import dataclasses
 import re
 
@@ -49,6 +50,7 @@ class Grading:
     """What an item is in the nbgrader course: kind 'setup', 'answer' (code: autograded
     answer cell; prose: manually graded, worth ``points``) or 'test' (worth ``points``).
     ``text`` is the cell's course source (an answer keeps nbgrader's delimiters)."""
+
     kind: str
     points: int = 0
     text: str = ''
@@ -62,6 +64,7 @@ class Item:
     'mxnet', 'pytorch' or 'all'. ``region`` is None, ('exercise', label) or
     ('solution', label). ``line`` is where the item starts in its chapter file (1-based).
     """
+
     kind: str  # 'markdown' or 'code'
     text: str
     tab: str | None = None
@@ -91,8 +94,9 @@ def _code_item(lines, region, where, line):
         if m := _TAB_LINE.match(marker):
             tab = m.group(1)
             if tab not in FRAMEWORKS + ('all',):
-                raise SourceError(f'{where}: unknown tab {tab!r}; use one of '
-                                  f'{", ".join(FRAMEWORKS)} or all')
+                raise SourceError(
+                    f'{where}: unknown tab {tab!r}; use one of {", ".join(FRAMEWORKS)} or all'
+                )
             body.pop(0)
         elif marker == '#@save':
             save = True
@@ -104,8 +108,9 @@ def _code_item(lines, region, where, line):
             kind = marker[2:].split()[0]
             needed = 'exercise' if kind == 'setup' else 'solution'
             if not region or region[0] != needed:
-                raise SourceError(f'{where}: {marker.split()[0]} belongs inside a '
-                                  f':begin_{needed}: region')
+                raise SourceError(
+                    f'{where}: {marker.split()[0]} belongs inside a :begin_{needed}: region'
+                )
             m = _TEST_LINE.match(marker)
             grading = Grading(kind, int(m.group(1)) if m else 0)
             body.pop(0)
@@ -120,10 +125,13 @@ def _code_item(lines, region, where, line):
         grading = dataclasses.replace(grading, text=text)
         if grading.kind == 'answer':
             if not any(SOLUTION_DELIMITERS[0] in line for line in body):
-                raise SourceError(f'{where}: an #@answer block needs "### BEGIN SOLUTION" '
-                                  'and "### END SOLUTION" around what the student writes')
-            text = '\n'.join(line for line in body if line.strip() not in
-                             SOLUTION_DELIMITERS).strip('\n')
+                raise SourceError(
+                    f'{where}: an #@answer block needs "### BEGIN SOLUTION" '
+                    'and "### END SOLUTION" around what the student writes'
+                )
+            text = '\n'.join(
+                line for line in body if line.strip() not in SOLUTION_DELIMITERS
+            ).strip('\n')
     return Item('code', text, tab, save, tuple(tags), region, line, grading)
 
 
@@ -147,8 +155,9 @@ def parse(text, name='<chapter>', course=False):
             grading = None
             if prose_points is not None:
                 grading = Grading('answer', prose_points, chunk)
-            items.append(Item('markdown', chunk, tab, region=region, line=prose[0][0],
-                              grading=grading))
+            items.append(
+                Item('markdown', chunk, tab, region=region, line=prose[0][0], grading=grading)
+            )
         elif prose_points is not None:
             raise SourceError(f'{name}: an :answer: line must be followed by prose')
         prose_points = None
@@ -187,8 +196,7 @@ def parse(text, name='<chapter>', course=False):
                     tab = None
             elif action == 'begin':
                 if region is not None or not label:
-                    raise SourceError(f'{where}: :begin_{kind}: needs a label and '
-                                      'cannot nest')
+                    raise SourceError(f'{where}: :begin_{kind}: needs a label and cannot nest')
                 region = (kind, label)
             else:
                 if region is None or region[0] != kind:

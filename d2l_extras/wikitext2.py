@@ -77,10 +77,8 @@ DATA_DIR_NAME = 'wikitext-2'  # the folder inside the archive and in the cache
 # older material points to, so the error message explains why it fails.
 DEFAULT_MIRRORS = (
     'https://wikitext.smerity.com/wikitext-2-v1.zip',
-    'https://huggingface.co/datasets/Salesforce/wikitext/resolve/main/'
-    'wikitext-2-v1/',
-    'https://s3.amazonaws.com/research.metamind.io/wikitext/'
-    'wikitext-2-v1.zip',
+    'https://huggingface.co/datasets/Salesforce/wikitext/resolve/main/wikitext-2-v1/',
+    'https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip',
 )
 
 DIR_ENV = 'D2L_WIKITEXT2_DIR'
@@ -88,8 +86,7 @@ MIRRORS_ENV = 'D2L_WIKITEXT2_MIRRORS'
 CACHE_ENV = 'D2L_EXTRAS_CACHE_DIR'
 
 # wikitext.smerity.com refuses Python's default User-Agent (Python-urllib/3.x).
-USER_AGENT = ('Mozilla/5.0 (X11; Linux x86_64; rv:128.0) '
-              'Gecko/20100101 Firefox/128.0')
+USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0'
 DEFAULT_TIMEOUT = 30.0  # seconds for connecting and for each read
 DEFAULT_DEADLINE = 600.0  # seconds for one whole download (4.5 MB at 8 KB/s)
 
@@ -110,11 +107,9 @@ _TMP_PREFIX = '.d2l-tmp-'  # every temporary in the cache starts with this
 _STALE_SECONDS = 3600  # leftovers of killed runs older than this are removed
 _LOCK_NAME = '.d2l-install.lock'  # serializes replacing a damaged directory
 # Errors of the local disk, not of the data: another mirror cannot help.
-_LOCAL_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EFBIG,
-                 getattr(errno, 'EDQUOT', errno.ENOSPC)}
+_LOCAL_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EFBIG, getattr(errno, 'EDQUOT', errno.ENOSPC)}
 # What a damaged or unusual zip raises besides BadZipFile.
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
-               EOFError, zlib.error)
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error)
 
 
 class WikiText2Unavailable(RuntimeError):
@@ -132,9 +127,15 @@ class _SourceFailed(Exception):
     """One source gave no verified data; str() is the reason shown."""
 
 
-def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
-                  member_sha1s=None, timeout=DEFAULT_TIMEOUT,
-                  deadline=DEFAULT_DEADLINE):
+def wikitext2_dir(
+    *,
+    mirrors=None,
+    cache_dir=None,
+    archive_sha1=ARCHIVE_SHA1,
+    member_sha1s=None,
+    timeout=DEFAULT_TIMEOUT,
+    deadline=DEFAULT_DEADLINE,
+):
     """Return the directory (pathlib.Path) holding wiki.train.tokens.
 
     mirrors: URLs to try, in order (default: $D2L_WIKITEXT2_MIRRORS split at
@@ -156,8 +157,9 @@ def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
     if mirrors is not None:
         mirrors = _mirror_list(mirrors)  # a bad argument fails in any case
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f'cache_dir must be a path (str or pathlib.Path), '
-                        f'got {type(cache_dir).__name__}')
+        raise TypeError(
+            f'cache_dir must be a path (str or pathlib.Path), got {type(cache_dir).__name__}'
+        )
     given_dir = os.environ.get(DIR_ENV, '').strip()
     if given_dir:
         data_dir = _dir_from_environment(given_dir)
@@ -167,7 +169,11 @@ def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
         data_dir = _dir_from_cache_or_mirrors(
             mirrors if mirrors is not None else _mirror_list(None),
             Path(cache_dir).expanduser().absolute(),
-            archive_sha1, expected, timeout, deadline)
+            archive_sha1,
+            expected,
+            timeout,
+            deadline,
+        )
     train_sha1 = _sha1_of_utf8_text(data_dir / TRAIN_FILE)
     _notice_if_not_official(train_sha1, expected[TRAIN_FILE])
     return data_dir
@@ -176,12 +182,15 @@ def wikitext2_dir(*, mirrors=None, cache_dir=None, archive_sha1=ARCHIVE_SHA1,
 def _seconds(name, value):
     """A positive, finite number of seconds, or a clear error naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f'{name} must be a number of seconds such as 120, '
-                        f'got {type(value).__name__} {value!r}')
+        raise TypeError(
+            f'{name} must be a number of seconds such as 120, got {type(value).__name__} {value!r}'
+        )
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f'{name} は正の有限の秒数です ({name} must be a '
-                         f'positive, finite number of seconds such as 120, '
-                         f'got {value!r})')
+        raise ValueError(
+            f'{name} は正の有限の秒数です ({name} must be a '
+            f'positive, finite number of seconds such as 120, '
+            f'got {value!r})'
+        )
     return float(value)
 
 
@@ -191,19 +200,18 @@ def _mirror_list(mirrors):
         origin, mirrors = f'環境変数 {MIRRORS_ENV}', given or DEFAULT_MIRRORS
     elif isinstance(mirrors, str):
         origin, mirrors = 'mirrors', mirrors.split()
-    elif isinstance(mirrors, (list, tuple)) and all(
-            isinstance(url, str) for url in mirrors):
+    elif isinstance(mirrors, (list, tuple)) and all(isinstance(url, str) for url in mirrors):
         origin = 'mirrors'
     else:
-        raise TypeError('mirrors must be a list of URL strings (or one string '
-                        f'of URLs separated by spaces), got {mirrors!r:.80}')
+        raise TypeError(
+            'mirrors must be a list of URL strings (or one string '
+            f'of URLs separated by spaces), got {mirrors!r:.80}'
+        )
     mirrors = list(mirrors)
     for index, url in enumerate(mirrors):
-        if urllib.parse.urlsplit(url).scheme.lower() not in (
-                'http', 'https', 'file'):
+        if urllib.parse.urlsplit(url).scheme.lower() not in ('http', 'https', 'file'):
             problem = _bad_mirror_entry(url, mirrors[index - 1] if index else '')
-            message = (f'{origin} の {url!r} は URL ではありません (not a URL): '
-                       f'{problem}')
+            message = f'{origin} の {url!r} は URL ではありません (not a URL): {problem}'
             if origin == 'mirrors':
                 raise ValueError(message)
             raise WikiText2Unavailable(message)
@@ -213,16 +221,22 @@ def _mirror_list(mirrors):
 def _bad_mirror_entry(entry, previous):
     """Why `entry` is not a mirror URL, and the URL that was probably meant."""
     if previous.lower().startswith('file:'):
-        return ('file:// の URL に空白があると、そこで区切られます。空白は %20 と'
-                '書いてください (a space splits the list; write it as %20: '
-                f'{previous}%20{entry})')
+        return (
+            'file:// の URL に空白があると、そこで区切られます。空白は %20 と'
+            '書いてください (a space splits the list; write it as %20: '
+            f'{previous}%20{entry})'
+        )
     if re.match(r'[A-Za-z]:[\\/]', entry):
-        return ('Windows のパスはこの Python では開けません。この PC 上のパスを '
-                'file:// の URL で書いてください (a Windows path; give a path '
-                'of this machine as a file:// URL, e.g. '
-                'file:///mnt/c/data/wikitext-2-v1.zip under WSL)')
-    return ('ローカルのファイルは file:// の URL で書いてください (give a local '
-            f'file as a file:// URL: {Path(entry).expanduser().absolute().as_uri()})')
+        return (
+            'Windows のパスはこの Python では開けません。この PC 上のパスを '
+            'file:// の URL で書いてください (a Windows path; give a path '
+            'of this machine as a file:// URL, e.g. '
+            'file:///mnt/c/data/wikitext-2-v1.zip under WSL)'
+        )
+    return (
+        'ローカルのファイルは file:// の URL で書いてください (give a local '
+        f'file as a file:// URL: {Path(entry).expanduser().absolute().as_uri()})'
+    )
 
 
 def _default_cache_dir():
@@ -240,17 +254,21 @@ def _dir_from_environment(value):
     if directory.is_dir():
         problem = f'{TRAIN_FILE} がありません (no {TRAIN_FILE} there)'
     elif directory.name == TRAIN_FILE and directory.exists():
-        problem = (f'{TRAIN_FILE} そのものではなく、それを含むディレクトリ '
-                   f'{directory.parent} を指定してください (this is the file '
-                   'itself; give the directory that holds it)')
+        problem = (
+            f'{TRAIN_FILE} そのものではなく、それを含むディレクトリ '
+            f'{directory.parent} を指定してください (this is the file '
+            'itself; give the directory that holds it)'
+        )
     elif directory.is_file() and zipfile.is_zipfile(directory):
-        problem = (f'zip ファイルです。展開してできた {DATA_DIR_NAME}/ を指定する'
-                   f'か、zip をキャッシュに {ARCHIVE_NAME} として置いて {DIR_ENV} '
-                   f'を未設定にしてください (a zip: extract it and give the '
-                   f'{DATA_DIR_NAME}/ folder, or put it into the cache as '
-                   f'{ARCHIVE_NAME} and unset {DIR_ENV})')
+        problem = (
+            f'zip ファイルです。展開してできた {DATA_DIR_NAME}/ を指定する'
+            f'か、zip をキャッシュに {ARCHIVE_NAME} として置いて {DIR_ENV} '
+            f'を未設定にしてください (a zip: extract it and give the '
+            f'{DATA_DIR_NAME}/ folder, or put it into the cache as '
+            f'{ARCHIVE_NAME} and unset {DIR_ENV})'
+        )
     elif directory.exists():
-        problem = ('ディレクトリではなくファイルです (a file, not a directory)')
+        problem = 'ディレクトリではなくファイルです (a file, not a directory)'
     else:
         problem = 'ディレクトリがありません (no such directory)'
     message = (
@@ -259,16 +277,15 @@ def _dir_from_environment(value):
         f'wikitext-2-v1.zip を展開してできた {TRAIN_FILE} のあるディレクトリを'
         f'指定するか、自動でダウンロードするなら {DIR_ENV} を未設定に'
         f'してください (point {DIR_ENV} at the directory holding {TRAIN_FILE}, '
-        f'or unset it to download).')
+        f'or unset it to download).'
+    )
     nested = directory / DATA_DIR_NAME / TRAIN_FILE
     if nested.is_file():
-        message += (f'\n{nested.parent} を指定するつもりでしたか? '
-                    f'(did you mean {nested.parent}?)')
+        message += f'\n{nested.parent} を指定するつもりでしたか? (did you mean {nested.parent}?)'
     raise WikiText2Unavailable(message)
 
 
-def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected,
-                               timeout, deadline):
+def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected, timeout, deadline):
     data_dir = cache_dir / DATA_DIR_NAME
     # Verified data is used as it is, also from a read-only cache (a
     # teacher's prepared copy): only the steps below need to write.
@@ -283,14 +300,14 @@ def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected,
             f'キャッシュディレクトリ {cache_dir} に書き込めません ({error})。'
             f'書き込める場所を環境変数 {CACHE_ENV} に設定するか、'
             f'{DIR_ENV} でデータのディレクトリを指定してください '
-            f'(set {CACHE_ENV} to a writable folder, or {DIR_ENV}).') from None
+            f'(set {CACHE_ENV} to a writable folder, or {DIR_ENV}).'
+        ) from None
     _remove_stale_temporaries(cache_dir)
 
     attempts = []
     cached_archive = cache_dir / ARCHIVE_NAME
     if cached_archive.exists() or cached_archive.is_symlink():
-        problem = _install_cached_archive(cached_archive, cache_dir,
-                                          archive_sha1, expected)
+        problem = _install_cached_archive(cached_archive, cache_dir, archive_sha1, expected)
         if problem is None:
             return data_dir
         attempts.append((f'キャッシュ (cache) {cached_archive}', problem))
@@ -298,22 +315,17 @@ def _dir_from_cache_or_mirrors(mirrors, cache_dir, archive_sha1, expected,
     for url in mirrors:
         try:
             if urllib.parse.urlsplit(url).path.endswith('/'):
-                _install_from_parquet_dir(url, cache_dir, expected, timeout,
-                                          deadline)
+                _install_from_parquet_dir(url, cache_dir, expected, timeout, deadline)
             else:
-                _install_from_archive_url(url, cache_dir, archive_sha1,
-                                          expected, timeout, deadline)
+                _install_from_archive_url(url, cache_dir, archive_sha1, expected, timeout, deadline)
             return data_dir
         except OSError as error:
             if _is_local_fault(error):  # the next mirror would fail alike
-                raise WikiText2Unavailable(
-                    _cache_write_failed(error, cache_dir)) from None
+                raise WikiText2Unavailable(_cache_write_failed(error, cache_dir)) from None
             attempts.append((url, _reason(error, timeout)))
-        except (_SourceFailed, http.client.HTTPException, ValueError,
-                *_ZIP_ERRORS) as error:
+        except (_SourceFailed, http.client.HTTPException, ValueError, *_ZIP_ERRORS) as error:
             attempts.append((url, _reason(error, timeout)))
-    raise WikiText2Unavailable(
-        _unavailable_message(attempts, cache_dir, archive_sha1), attempts)
+    raise WikiText2Unavailable(_unavailable_message(attempts, cache_dir, archive_sha1), attempts)
 
 
 def _install_cached_archive(archive, cache_dir, archive_sha1, expected):
@@ -321,8 +333,7 @@ def _install_cached_archive(archive, cache_dir, archive_sha1, expected):
     else the reason shown. Only a failed checksum deletes it: a verified
     archive is the reader's offline copy, whatever else goes wrong."""
     if not archive.is_file():
-        return ('ファイルではありません (not a regular file); '
-                'そのままにしました (left in place)')
+        return 'ファイルではありません (not a regular file); そのままにしました (left in place)'
     try:
         actual = _sha1_of_file(archive)
     except OSError as error:
@@ -330,16 +341,19 @@ def _install_cached_archive(archive, cache_dir, archive_sha1, expected):
     if actual != archive_sha1:
         # E.g. an HTML error page saved under the zip's name (d2l-en #2588).
         archive.unlink(missing_ok=True)
-        return (f'SHA-1 が一致しません (checksum mismatch: got {actual}, '
-                f'expected {archive_sha1}); 削除しました (discarded)')
+        return (
+            f'SHA-1 が一致しません (checksum mismatch: got {actual}, '
+            f'expected {archive_sha1}); 削除しました (discarded)'
+        )
     try:
         _install_archive(archive, cache_dir, expected)
     except OSError as error:  # the disk's fault (full, quota, I/O), not its
-        raise WikiText2Unavailable(
-            _cache_write_failed(error, cache_dir, kept=archive)) from None
+        raise WikiText2Unavailable(_cache_write_failed(error, cache_dir, kept=archive)) from None
     except (_SourceFailed, *_ZIP_ERRORS) as error:
-        return (f'{_reason(error, None)}; SHA-1 は一致したので残しました '
-                '(checksum verified, left in place)')
+        return (
+            f'{_reason(error, None)}; SHA-1 は一致したので残しました '
+            '(checksum verified, left in place)'
+        )
     return None
 
 
@@ -348,15 +362,20 @@ def _is_local_fault(error):
 
 
 def _cache_write_failed(error, cache_dir, kept=None):
-    lines = [f'キャッシュディレクトリ {cache_dir} に書き込めませんでした '
-             f'(could not write to the cache: {error})。']
+    lines = [
+        f'キャッシュディレクトリ {cache_dir} に書き込めませんでした '
+        f'(could not write to the cache: {error})。'
+    ]
     if kept is not None:
-        lines.append(f'SHA-1 を検証した {kept} はそのまま残してあります '
-                     '(the verified archive was kept).')
-    lines.append(f'ディスクの空きを増やしてもう一度実行するか、空きのある別の場所を'
-                 f'環境変数 {CACHE_ENV} に設定してください (free some disk '
-                 f'space and run again, or set {CACHE_ENV} to a folder with '
-                 'room).')
+        lines.append(
+            f'SHA-1 を検証した {kept} はそのまま残してあります (the verified archive was kept).'
+        )
+    lines.append(
+        f'ディスクの空きを増やしてもう一度実行するか、空きのある別の場所を'
+        f'環境変数 {CACHE_ENV} に設定してください (free some disk '
+        f'space and run again, or set {CACHE_ENV} to a folder with '
+        'room).'
+    )
     return '\n'.join(lines)
 
 
@@ -374,10 +393,10 @@ def _reason(error, timeout):
     return f'{type(error).__name__}: {error}'
 
 
-def _install_from_archive_url(url, cache_dir, archive_sha1, expected,
-                              timeout, deadline):
-    part, sha1 = _download(url, cache_dir, timeout=timeout, deadline=deadline,
-                           magic=_ZIP_MAGIC, kind='zip')
+def _install_from_archive_url(url, cache_dir, archive_sha1, expected, timeout, deadline):
+    part, sha1 = _download(
+        url, cache_dir, timeout=timeout, deadline=deadline, magic=_ZIP_MAGIC, kind='zip'
+    )
     try:
         _check_sha1(sha1, archive_sha1)
         _install_archive(part, cache_dir, expected)
@@ -396,8 +415,7 @@ def _install_archive(archive, cache_dir, expected):
         with zipfile.ZipFile(archive) as zip_file:
             _extract_safely(zip_file, work)
         _verify_files(work / DATA_DIR_NAME, expected)
-        _move_into_place(work / DATA_DIR_NAME, cache_dir / DATA_DIR_NAME,
-                         expected)
+        _move_into_place(work / DATA_DIR_NAME, cache_dir / DATA_DIR_NAME, expected)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -411,42 +429,41 @@ def _extract_safely(zip_file, target):
         if not destination.is_relative_to(target):
             raise _SourceFailed(
                 'アーカイブに展開先の外を指すパスがあります '
-                f'(unsafe path in archive: {member.filename!r})')
+                f'(unsafe path in archive: {member.filename!r})'
+            )
         total_size += member.file_size
     if total_size > _MAX_BYTES:
-        raise _SourceFailed(f'展開後が大きすぎます (too large when extracted: '
-                            f'{total_size} bytes)')
+        raise _SourceFailed(f'展開後が大きすぎます (too large when extracted: {total_size} bytes)')
     zip_file.extractall(target)
 
 
-def _install_from_parquet_dir(base_url, cache_dir, expected, timeout,
-                              deadline):
+def _install_from_parquet_dir(base_url, cache_dir, expected, timeout, deadline):
     """Rebuild the .tokens files from the Hub's Parquet files."""
     engine = _parquet_engine()  # checked before any download
-    work = Path(tempfile.mkdtemp(dir=cache_dir,
-                                 prefix=_TMP_PREFIX + 'parquet-'))
+    work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=_TMP_PREFIX + 'parquet-'))
     try:
         rebuilt = work / DATA_DIR_NAME
         rebuilt.mkdir()
         for parquet_name, tokens_name in PARQUET_FILES.items():
             url = urllib.parse.urljoin(base_url, parquet_name)
             try:
-                part, _ = _download(url, work, timeout=timeout,
-                                    deadline=deadline, magic=_PARQUET_MAGIC,
-                                    kind='Parquet')
+                part, _ = _download(
+                    url,
+                    work,
+                    timeout=timeout,
+                    deadline=deadline,
+                    magic=_PARQUET_MAGIC,
+                    kind='Parquet',
+                )
                 rows = _read_parquet_text(part, engine)
                 part.unlink()
             except OSError as error:
                 if _is_local_fault(error):
                     raise
-                raise _SourceFailed(
-                    f'{parquet_name}: {_reason(error, timeout)}') from error
-            except (_SourceFailed, http.client.HTTPException,
-                    ValueError) as error:
-                raise _SourceFailed(
-                    f'{parquet_name}: {_reason(error, timeout)}') from error
-            (rebuilt / tokens_name).write_bytes(
-                tokens_text_from_rows(rows).encode('utf-8'))
+                raise _SourceFailed(f'{parquet_name}: {_reason(error, timeout)}') from error
+            except (_SourceFailed, http.client.HTTPException, ValueError) as error:
+                raise _SourceFailed(f'{parquet_name}: {_reason(error, timeout)}') from error
+            (rebuilt / tokens_name).write_bytes(tokens_text_from_rows(rows).encode('utf-8'))
         _verify_files(rebuilt, expected)
         _move_into_place(rebuilt, cache_dir / DATA_DIR_NAME, expected)
     finally:
@@ -465,8 +482,10 @@ def tokens_text_from_rows(rows):
 def _parquet_engine():
     """Name a Parquet reader that imports, or fail saying how to get one."""
     problems = []
-    for engine, modules in (('pyarrow', ['pyarrow.parquet']),
-                            ('fastparquet', ['fastparquet', 'pandas'])):
+    for engine, modules in (
+        ('pyarrow', ['pyarrow.parquet']),
+        ('fastparquet', ['fastparquet', 'pandas']),
+    ):
         try:
             for module in modules:
                 importlib.import_module(module)
@@ -476,28 +495,31 @@ def _parquet_engine():
     raise _SourceFailed(
         'スキップ: Parquet を読むには pyarrow が必要です (skipped: no usable '
         "Parquet reader; pip install pyarrow, or 'pyarrow<26' with NumPy 1.x) "
-        f'[{"; ".join(problems)}]')
+        f'[{"; ".join(problems)}]'
+    )
 
 
 def _read_parquet_text(path, engine):
     try:
         if engine == 'pyarrow':
             import pyarrow.parquet
+
             table = pyarrow.parquet.read_table(path, columns=['text'])
             rows = table.column('text').to_pylist()
         else:
             import pandas
+
             frame = pandas.read_parquet(path, columns=['text'], engine=engine)
             rows = frame['text'].tolist()
     except (KeyError, ValueError, OSError) as error:
-        raise _SourceFailed(f'Parquet を読めません (cannot read Parquet: '
-                            f'{error})') from error
-    odd = next((row for row in rows
-                if row is not None and not isinstance(row, str)), None)
+        raise _SourceFailed(f'Parquet を読めません (cannot read Parquet: {error})') from error
+    odd = next((row for row in rows if row is not None and not isinstance(row, str)), None)
     if odd is not None:
-        raise _SourceFailed(f'Parquet の text 列が文字列ではありません (column '
-                            f"'text' holds {type(odd).__name__} such as "
-                            f'{odd!r:.40}, expected strings)')
+        raise _SourceFailed(
+            f'Parquet の text 列が文字列ではありません (column '
+            f"'text' holds {type(odd).__name__} such as "
+            f'{odd!r:.40}, expected strings)'
+        )
     return rows
 
 
@@ -508,8 +530,7 @@ def _download(url, directory, *, timeout, deadline, magic, kind):
     """
     give_up_at = time.monotonic() + deadline
     request = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
-    handle, name = tempfile.mkstemp(dir=directory, suffix='.part',
-                                    prefix=_TMP_PREFIX + 'download-')
+    handle, name = tempfile.mkstemp(dir=directory, suffix='.part', prefix=_TMP_PREFIX + 'download-')
     part = Path(name)
     try:
         with os.fdopen(handle, 'wb') as out:
@@ -517,11 +538,9 @@ def _download(url, directory, *, timeout, deadline, magic, kind):
                 response = urllib.request.urlopen(request, timeout=timeout)
             except urllib.error.HTTPError as error:
                 error.close()
-                raise _SourceFailed(f'HTTP {error.code} {error.reason}') \
-                    from None
+                raise _SourceFailed(f'HTTP {error.code} {error.reason}') from None
             with response:
-                sha1 = _copy_checked(response, out, url, magic, kind,
-                                     give_up_at, deadline)
+                sha1 = _copy_checked(response, out, url, magic, kind, give_up_at, deadline)
         return part, sha1
     except BaseException:
         part.unlink(missing_ok=True)
@@ -539,12 +558,15 @@ def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
         # for .parquet); only the first bytes below say what it is.
         media_type = ''
     if 'html' in media_type:
-        raise _SourceFailed('ファイルではなく HTML ページが返されました '
-                            '(got an HTML page, Content-Type: '
-                            f'{content_type})')
+        raise _SourceFailed(
+            'ファイルではなく HTML ページが返されました '
+            '(got an HTML page, Content-Type: '
+            f'{content_type})'
+        )
     if media_type.startswith('text/') or media_type == 'application/json':
-        raise _SourceFailed(f'ファイルではなく {media_type} が返されました '
-                            f'(got {media_type}, not a {kind} file)')
+        raise _SourceFailed(
+            f'ファイルではなく {media_type} が返されました (got {media_type}, not a {kind} file)'
+        )
     try:
         declared = int(response.headers.get('Content-Length'))
     except (TypeError, ValueError):
@@ -567,15 +589,15 @@ def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
                 raise _SourceFailed(
                     f'期限切れ (deadline: not finished after {deadline:g} s, '
                     f'{_megabytes(received)} received); 回線が遅いなら '
-                    '--deadline (関数では deadline=) を長くしてください')
+                    '--deadline (関数では deadline=) を長くしてください'
+                )
             if len(head) < 64:
-                head += chunk[:64 - len(head)]
+                head += chunk[: 64 - len(head)]
                 if len(head) >= len(magic) and not head.startswith(magic):
                     raise _SourceFailed(_not_a_file(kind, head))
             received += len(chunk)
             if received > _MAX_BYTES:
-                raise _SourceFailed(f'大きすぎます (too large: over '
-                                    f'{_MAX_BYTES} bytes)')
+                raise _SourceFailed(f'大きすぎます (too large: over {_MAX_BYTES} bytes)')
             digest.update(chunk)
             out.write(chunk)
             progress.update(received)
@@ -586,8 +608,9 @@ def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
     # http.client returns a short body without error when the connection
     # closes early, so compare with the announced length ourselves.
     if declared is not None and received != declared:
-        raise _SourceFailed(f'ダウンロードが途中で切れました (truncated: '
-                            f'{received} of {declared} bytes)')
+        raise _SourceFailed(
+            f'ダウンロードが途中で切れました (truncated: {received} of {declared} bytes)'
+        )
     if not head.startswith(magic):
         raise _SourceFailed(_not_a_file(kind, head))
     return digest.hexdigest()
@@ -597,8 +620,7 @@ def _not_a_file(kind, head):
     looks_like = ''
     if head.lstrip().startswith(b'<'):
         looks_like = '; HTML ページのようです (looks like an HTML page)'
-    return (f'{kind} ファイルではありません (not a {kind}: starts with '
-            f'{head[:24]!r}){looks_like}')
+    return f'{kind} ファイルではありません (not a {kind}: starts with {head[:24]!r}){looks_like}'
 
 
 class _Progress:
@@ -620,8 +642,9 @@ class _Progress:
         self.received = received
         now = time.monotonic()
         if not self.started and (
-                max(self.total or 0, received) >= _PROGRESS_MIN_BYTES
-                or now - self.begun_at >= _PROGRESS_AFTER_SECONDS):
+            max(self.total or 0, received) >= _PROGRESS_MIN_BYTES
+            or now - self.begun_at >= _PROGRESS_AFTER_SECONDS
+        ):
             self.started, self.last_drawn = True, now
             if not self.on_terminal:
                 size = f' ({_megabytes(self.total)})' if self.total else ''
@@ -631,8 +654,7 @@ class _Progress:
         if self.on_terminal and now - self.last_drawn > 0.2:
             self.last_drawn = now
             self._draw()
-        elif (not self.on_terminal
-              and now - self.last_drawn >= _PROGRESS_EVERY_SECONDS):
+        elif not self.on_terminal and now - self.last_drawn >= _PROGRESS_EVERY_SECONDS:
             self.last_drawn = now
             _say(f'  {self._amount()}')
 
@@ -644,8 +666,7 @@ class _Progress:
         return done
 
     def _draw(self):
-        print(f'\r{self._amount()}  {self.url}', end='', file=sys.stderr,
-              flush=True)
+        print(f'\r{self._amount()}  {self.url}', end='', file=sys.stderr, flush=True)
 
     def close(self, finished):
         """End the display; `finished` says whether the transfer completed
@@ -667,8 +688,9 @@ def _megabytes(size):
 
 def _check_sha1(actual, expected):
     if actual != expected:
-        raise _SourceFailed(f'SHA-1 が一致しません (checksum mismatch: '
-                            f'got {actual}, expected {expected})')
+        raise _SourceFailed(
+            f'SHA-1 が一致しません (checksum mismatch: got {actual}, expected {expected})'
+        )
 
 
 def _sha1_of_file(path):
@@ -681,9 +703,10 @@ def _sha1_of_file(path):
 
 def _holds_expected_files(directory, expected):
     try:
-        return all((directory / name).is_file()
-                   and _sha1_of_file(directory / name) == sha1
-                   for name, sha1 in expected.items())
+        return all(
+            (directory / name).is_file() and _sha1_of_file(directory / name) == sha1
+            for name, sha1 in expected.items()
+        )
     except OSError:  # unreadable, or moved away by another process meanwhile
         return False
 
@@ -692,12 +715,14 @@ def _verify_files(directory, expected):
     for name, sha1 in expected.items():
         path = directory / name
         if not path.is_file():
-            raise _SourceFailed(f'{DATA_DIR_NAME}/{name} がありません '
-                                f'(missing {DATA_DIR_NAME}/{name})')
+            raise _SourceFailed(
+                f'{DATA_DIR_NAME}/{name} がありません (missing {DATA_DIR_NAME}/{name})'
+            )
         actual = _sha1_of_file(path)
         if actual != sha1:
-            raise _SourceFailed(f'{name} の SHA-1 が一致しません (checksum '
-                                f'mismatch: got {actual}, expected {sha1})')
+            raise _SourceFailed(
+                f'{name} の SHA-1 が一致しません (checksum mismatch: got {actual}, expected {sha1})'
+            )
 
 
 def _move_into_place(new_dir, final_dir, expected):
@@ -716,8 +741,7 @@ def _move_into_place(new_dir, final_dir, expected):
         if _holds_expected_files(final_dir, expected):
             return
         if final_dir.exists() or final_dir.is_symlink():  # stale or damaged
-            trash = Path(tempfile.mkdtemp(dir=final_dir.parent,
-                                          prefix=_TMP_PREFIX + 'old-'))
+            trash = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=_TMP_PREFIX + 'old-'))
             with contextlib.suppress(FileNotFoundError):
                 os.replace(final_dir, trash / final_dir.name)
             shutil.rmtree(trash, ignore_errors=True)
@@ -812,10 +836,12 @@ def not_utf8_message(path):
         source = f'{guess[0]} のようです (looks like {guess[0]})'
         command_from = guess[1]
     name = Path(path).name
-    return (f'{path} は UTF-8 ではありません (not UTF-8{where})。{source}。'
-            f'UTF-8 に変換してください (convert it to UTF-8), 例 (e.g.): '
-            f'iconv -f {command_from} -t UTF-8 {name} > {name}.utf8 && '
-            f'mv {name}.utf8 {name}')
+    return (
+        f'{path} は UTF-8 ではありません (not UTF-8{where})。{source}。'
+        f'UTF-8 に変換してください (convert it to UTF-8), 例 (e.g.): '
+        f'iconv -f {command_from} -t UTF-8 {name} > {name}.utf8 && '
+        f'mv {name}.utf8 {name}'
+    )
 
 
 _notice_shown = False
@@ -832,15 +858,20 @@ def _notice_if_not_official(train_sha1, official_sha1):
     if _notice_shown or train_sha1 == official_sha1:
         return
     _notice_shown = True
-    print(f'注意: この {TRAIN_FILE} は公式の WikiText-2 訓練データではないので、'
-          '結果の数値は公式のものと異なります (note: this wiki.train.tokens is '
-          'not the official training split, so numbers differ from the '
-          'official ones).', flush=True)
+    print(
+        f'注意: この {TRAIN_FILE} は公式の WikiText-2 訓練データではないので、'
+        '結果の数値は公式のものと異なります (note: this wiki.train.tokens is '
+        'not the official training split, so numbers differ from the '
+        'official ones).',
+        flush=True,
+    )
 
 
 def _unavailable_message(attempts, cache_dir, archive_sha1):
-    lines = ['WikiText-2 を用意できませんでした (could not obtain WikiText-2).',
-             '試したソースと失敗の理由 (sources tried):']
+    lines = [
+        'WikiText-2 を用意できませんでした (could not obtain WikiText-2).',
+        '試したソースと失敗の理由 (sources tried):',
+    ]
     if not attempts:
         lines.append('  (なし: ミラーの一覧が空です / the mirror list is empty)')
     for source, reason in attempts:
@@ -849,15 +880,13 @@ def _unavailable_message(attempts, cache_dir, archive_sha1):
         '手で用意するには、次のどれかを行ってください (to fix it by hand):',
         f'  1. ネットにつながる環境で {ARCHIVE_NAME} (SHA-1 {archive_sha1}) を'
         f'入手し (例: ブラウザで {DEFAULT_MIRRORS[0]})、',
-        f'     {cache_dir / ARCHIVE_NAME} に置いてもう一度実行する '
-        '(検証してから展開します)。',
+        f'     {cache_dir / ARCHIVE_NAME} に置いてもう一度実行する (検証してから展開します)。',
         f'  2. zip を展開し、{TRAIN_FILE} のあるディレクトリ (展開してできる '
         f'{DATA_DIR_NAME}/) を環境変数 {DIR_ENV} に設定する。',
         f'     例 (e.g.): export {DIR_ENV}=/path/to/{DATA_DIR_NAME}',
         f"     ノートブックでは (in a notebook): os.environ['{DIR_ENV}'] = "
         f"'/path/to/{DATA_DIR_NAME}'",
-        f'  3. 使えるミラーがあれば、その URL を空白区切りで環境変数 '
-        f'{MIRRORS_ENV} に設定する。',
+        f'  3. 使えるミラーがあれば、その URL を空白区切りで環境変数 {MIRRORS_ENV} に設定する。',
         '     パスが / で終わる URL は、Hugging Face Hub と同じ配置の Parquet '
         'ディレクトリとみなします。',
     ]
@@ -877,20 +906,26 @@ def main(argv=None):
     parser = _ArgumentParser(
         prog='python -m d2l_extras.wikitext2',
         description='WikiText-2 を用意し、そのディレクトリを表示する '
-                    '(fetch WikiText-2 and print its directory). '
-                    f'Environment: {DIR_ENV}, {MIRRORS_ENV}, {CACHE_ENV}.')
-    parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT,
-                        help='seconds per connection and read '
-                             f'(default {DEFAULT_TIMEOUT:g})')
-    parser.add_argument('--deadline', type=float, default=DEFAULT_DEADLINE,
-                        help='seconds for one whole download '
-                             f'(default {DEFAULT_DEADLINE:g})')
+        '(fetch WikiText-2 and print its directory). '
+        f'Environment: {DIR_ENV}, {MIRRORS_ENV}, {CACHE_ENV}.',
+    )
+    parser.add_argument(
+        '--timeout',
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f'seconds per connection and read (default {DEFAULT_TIMEOUT:g})',
+    )
+    parser.add_argument(
+        '--deadline',
+        type=float,
+        default=DEFAULT_DEADLINE,
+        help=f'seconds for one whole download (default {DEFAULT_DEADLINE:g})',
+    )
     args = parser.parse_args(argv)
     try:
         # stdout carries the directory only, so that $(...) can capture it
         with contextlib.redirect_stdout(sys.stderr):
-            data_dir = wikitext2_dir(timeout=args.timeout,
-                                     deadline=args.deadline)
+            data_dir = wikitext2_dir(timeout=args.timeout, deadline=args.deadline)
     except KeyboardInterrupt:
         print('中断しました (interrupted)', file=sys.stderr)
         return 130
@@ -898,8 +933,11 @@ def main(argv=None):
         print(error, file=sys.stderr)  # these messages explain themselves
         return 1
     except Exception as error:  # the promise: an explanation, no traceback
-        print(f'WikiText-2 を用意できませんでした (could not obtain '
-              f'WikiText-2): {type(error).__name__}: {error}', file=sys.stderr)
+        print(
+            f'WikiText-2 を用意できませんでした (could not obtain '
+            f'WikiText-2): {type(error).__name__}: {error}',
+            file=sys.stderr,
+        )
         return 1
     print(data_dir)
     return 0

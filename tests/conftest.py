@@ -1,5 +1,6 @@
 """Shared test setup: point the WikiText-2 loader (and the notebook kernels that nbval starts)
 at the offline corpus, and put nbval's notebooks in the `notebook` tier."""
+
 import pytest
 
 from booktools.corpus import use_offline_corpus

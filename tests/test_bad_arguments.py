@@ -5,6 +5,7 @@ One table: a row is (function, the call with one bad argument, the error, a
 word of its message). A new function joins with one line; `call` receives
 the framework's module and a helper `arr` that makes its arrays.
 """
+
 import math
 
 import pytest
@@ -26,17 +27,19 @@ def arr(framework):
     """Make an array of the framework from nested lists (ids as integers)."""
     if framework == 'torch':
         import torch
+
         return lambda data, **kwargs: torch.tensor(data, **kwargs)
     from mxnet import np
+
     return lambda data, **kwargs: np.array(data, **kwargs)
 
 
 def encoder(d2l, framework, vocab_size=100):
     """A tiny BERTEncoder (MXNet: initialized)."""
     if framework == 'torch':
-        return d2l.BERTEncoder(vocab_size, 8, [8], 8, 16, 2, 1, 0.0,
-                               max_len=16, key_size=8, query_size=8,
-                               value_size=8)
+        return d2l.BERTEncoder(
+            vocab_size, 8, [8], 8, 16, 2, 1, 0.0, max_len=16, key_size=8, query_size=8, value_size=8
+        )
     net = d2l.BERTEncoder(vocab_size, 8, 16, 2, 1, 0.0, max_len=16)
     net.initialize()
     return net
@@ -45,14 +48,33 @@ def encoder(d2l, framework, vocab_size=100):
 def model(d2l, framework, **kwargs):
     """A tiny BERTModel with kwargs replacing its arguments."""
     if framework == 'torch':
-        options = dict(vocab_size=100, num_hiddens=8, norm_shape=[8],
-                       ffn_num_input=8, ffn_num_hiddens=16, num_heads=2,
-                       num_layers=1, dropout=0.0, max_len=16, key_size=8,
-                       query_size=8, value_size=8, hid_in_features=8,
-                       mlm_in_features=8, nsp_in_features=8)
+        options = dict(
+            vocab_size=100,
+            num_hiddens=8,
+            norm_shape=[8],
+            ffn_num_input=8,
+            ffn_num_hiddens=16,
+            num_heads=2,
+            num_layers=1,
+            dropout=0.0,
+            max_len=16,
+            key_size=8,
+            query_size=8,
+            value_size=8,
+            hid_in_features=8,
+            mlm_in_features=8,
+            nsp_in_features=8,
+        )
     else:
-        options = dict(vocab_size=100, num_hiddens=8, ffn_num_hiddens=16,
-                       num_heads=2, num_layers=1, dropout=0.0, max_len=16)
+        options = dict(
+            vocab_size=100,
+            num_hiddens=8,
+            ffn_num_hiddens=16,
+            num_heads=2,
+            num_layers=1,
+            dropout=0.0,
+            max_len=16,
+        )
     options.update(kwargs)
     net = d2l.BERTModel(**options)
     if framework == 'mxnet':
@@ -60,11 +82,20 @@ def model(d2l, framework, **kwargs):
     return net
 
 
-def forward(d2l, a, framework, tokens=((1, 2, 3, 4), (5, 6, 7, 8)),
-            segments=((0, 0, 1, 1), (0, 0, 1, 1)), valid_lens=(4.0, 2.0)):
+def forward(
+    d2l,
+    a,
+    framework,
+    tokens=((1, 2, 3, 4), (5, 6, 7, 8)),
+    segments=((0, 0, 1, 1), (0, 0, 1, 1)),
+    valid_lens=(4.0, 2.0),
+):
     net = encoder(d2l, framework)
-    return net(a([list(t) for t in tokens]), a([list(s) for s in segments]),
-               None if valid_lens is None else a(list(valid_lens)))
+    return net(
+        a([list(t) for t in tokens]),
+        a([list(s) for s in segments]),
+        None if valid_lens is None else a(list(valid_lens)),
+    )
 
 
 SIZES = (100, 8, 16, 2, 1, 4, 16)  # estimate_bert_memory's positional args
@@ -72,110 +103,152 @@ SIZES = (100, 8, 16, 2, 1, 4, 16)  # estimate_bert_memory's positional args
 # (function, call(d2l, a, framework), error, words of the message)
 BAD_CALLS = [
     # memory estimator: negative or NaN sizes must not "fit"
-    ('estimate_bert_memory', lambda d2l, a, f: d2l.estimate_bert_memory(
-        -100, *SIZES[1:]), ValueError, 'vocab_size'),
-    ('estimate_bert_memory', lambda d2l, a, f: d2l.estimate_bert_memory(
-        *SIZES[:5], -4, 16), ValueError, 'batch_size'),
-    ('estimate_bert_memory', lambda d2l, a, f: d2l.estimate_bert_memory(
-        *SIZES[:6], 16.5), TypeError, 'max_len'),
-    ('estimate_bert_memory', lambda d2l, a, f: d2l.estimate_bert_memory(
-        *SIZES, num_mlm_preds=40), ValueError, 'num_mlm_preds'),
-    ('check_bert_fits', lambda d2l, a, f: d2l.check_bert_fits(
-        *SIZES[:6], -16), ValueError, 'max_len'),
-    ('check_bert_fits', lambda d2l, a, f: d2l.check_bert_fits(
-        *SIZES, device='cuda:x'), ValueError, 'device'),
-    ('available_memory', lambda d2l, a, f: d2l.available_memory('gpu(one)'),
-     ValueError, 'device'),
-    ('format_bytes', lambda d2l, a, f: d2l.format_bytes(math.nan),
-     ValueError, 'num_bytes'),
-    ('format_bytes', lambda d2l, a, f: d2l.format_bytes(-1), ValueError,
-     'num_bytes'),
+    (
+        'estimate_bert_memory',
+        lambda d2l, a, f: d2l.estimate_bert_memory(-100, *SIZES[1:]),
+        ValueError,
+        'vocab_size',
+    ),
+    (
+        'estimate_bert_memory',
+        lambda d2l, a, f: d2l.estimate_bert_memory(*SIZES[:5], -4, 16),
+        ValueError,
+        'batch_size',
+    ),
+    (
+        'estimate_bert_memory',
+        lambda d2l, a, f: d2l.estimate_bert_memory(*SIZES[:6], 16.5),
+        TypeError,
+        'max_len',
+    ),
+    (
+        'estimate_bert_memory',
+        lambda d2l, a, f: d2l.estimate_bert_memory(*SIZES, num_mlm_preds=40),
+        ValueError,
+        'num_mlm_preds',
+    ),
+    (
+        'check_bert_fits',
+        lambda d2l, a, f: d2l.check_bert_fits(*SIZES[:6], -16),
+        ValueError,
+        'max_len',
+    ),
+    (
+        'check_bert_fits',
+        lambda d2l, a, f: d2l.check_bert_fits(*SIZES, device='cuda:x'),
+        ValueError,
+        'device',
+    ),
+    ('available_memory', lambda d2l, a, f: d2l.available_memory('gpu(one)'), ValueError, 'device'),
+    ('format_bytes', lambda d2l, a, f: d2l.format_bytes(math.nan), ValueError, 'num_bytes'),
+    ('format_bytes', lambda d2l, a, f: d2l.format_bytes(-1), ValueError, 'num_bytes'),
     # data
-    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(-1, 64),
-     ValueError, 'batch_size'),
-    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(2.5, 64),
-     TypeError, 'batch_size'),
-    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki('512', 64),
-     TypeError, 'batch_size'),
-    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(True, 64),
-     TypeError, 'batch_size'),
-    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(512, 64.0),
-     TypeError, 'max_len'),
-    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(512, 64, seed=-1),
-     ValueError, 'seed'),
-    ('_read_wiki', lambda d2l, a, f: d2l._read_wiki(42), TypeError,
-     'data_dir'),
+    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(-1, 64), ValueError, 'batch_size'),
+    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(2.5, 64), TypeError, 'batch_size'),
+    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki('512', 64), TypeError, 'batch_size'),
+    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(True, 64), TypeError, 'batch_size'),
+    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(512, 64.0), TypeError, 'max_len'),
+    ('load_data_wiki', lambda d2l, a, f: d2l.load_data_wiki(512, 64, seed=-1), ValueError, 'seed'),
+    ('_read_wiki', lambda d2l, a, f: d2l._read_wiki(42), TypeError, 'data_dir'),
     # model construction
-    ('MultiHeadSelfAttention', lambda d2l, a, f: d2l.MultiHeadSelfAttention(
-        8, 0), ValueError, 'num_heads'),
-    ('NextSentencePred', lambda d2l, a, f: d2l.NextSentencePred(0),
-     ValueError, 'num_inputs'),
+    (
+        'MultiHeadSelfAttention',
+        lambda d2l, a, f: d2l.MultiHeadSelfAttention(8, 0),
+        ValueError,
+        'num_heads',
+    ),
+    ('NextSentencePred', lambda d2l, a, f: d2l.NextSentencePred(0), ValueError, 'num_inputs'),
     ('MaskLM', lambda d2l, a, f: d2l.MaskLM(-5, 8), ValueError, 'vocab_size'),
-    ('BERTModel', lambda d2l, a, f: model(d2l, f, num_hiddens=0), ValueError,
-     'num_hiddens'),
-    ('BERTModel', lambda d2l, a, f: model(d2l, f, dropout=1.5), ValueError,
-     'dropout'),
-    ('BERTModel', lambda d2l, a, f: model(d2l, f, dropout=math.nan),
-     ValueError, 'dropout'),
-    ('BERTModel', lambda d2l, a, f: model(d2l, f, num_layers=2.0), TypeError,
-     'num_layers'),
-    ('BERTModel', lambda d2l, a, f: model(d2l, f, max_len=10**12),
-     MemoryError, 'max_len'),
+    ('BERTModel', lambda d2l, a, f: model(d2l, f, num_hiddens=0), ValueError, 'num_hiddens'),
+    ('BERTModel', lambda d2l, a, f: model(d2l, f, dropout=1.5), ValueError, 'dropout'),
+    ('BERTModel', lambda d2l, a, f: model(d2l, f, dropout=math.nan), ValueError, 'dropout'),
+    ('BERTModel', lambda d2l, a, f: model(d2l, f, num_layers=2.0), TypeError, 'num_layers'),
+    ('BERTModel', lambda d2l, a, f: model(d2l, f, max_len=10**12), MemoryError, 'max_len'),
     # forward passes: ids against the vocabulary and the segments, NaN
-    ('BERTEncoder.forward', lambda d2l, a, f: forward(
-        d2l, a, f, tokens=((1, 2, 3, 12345), (5, 6, 7, 8))), ValueError,
-     'tokens'),
-    ('BERTEncoder.forward', lambda d2l, a, f: forward(
-        d2l, a, f, tokens=((1, 2, 3, -1), (5, 6, 7, 8))), ValueError,
-     'tokens'),
-    ('BERTEncoder.forward', lambda d2l, a, f: forward(
-        d2l, a, f, segments=((0, 0, 1, 2), (0, 0, 1, 1))), ValueError,
-     'segments'),
-    ('BERTEncoder.forward', lambda d2l, a, f: forward(
-        d2l, a, f, valid_lens=(4.0, math.nan)), ValueError, 'valid_lens'),
-    ('BERTEncoder.forward', lambda d2l, a, f: encoder(d2l, f)(
-        [[1, 2, 3, 4]], a([[0, 0, 1, 1]])), TypeError, 'tokens'),
-    ('BERTModel.forward', lambda d2l, a, f: model(d2l, f)(
-        a([[1, 2, 3, 4]]), a([[0, 0, 1, 1]]), a([4.0]), [[1, 2]]), TypeError,
-     'pred_positions'),
-    ('check_bert_inputs', lambda d2l, a, f: d2l.check_bert_inputs(
-        a([[1, 2]]), a([[0, 1]]), a([math.nan]), 16), ValueError,
-     'valid_lens'),
+    (
+        'BERTEncoder.forward',
+        lambda d2l, a, f: forward(d2l, a, f, tokens=((1, 2, 3, 12345), (5, 6, 7, 8))),
+        ValueError,
+        'tokens',
+    ),
+    (
+        'BERTEncoder.forward',
+        lambda d2l, a, f: forward(d2l, a, f, tokens=((1, 2, 3, -1), (5, 6, 7, 8))),
+        ValueError,
+        'tokens',
+    ),
+    (
+        'BERTEncoder.forward',
+        lambda d2l, a, f: forward(d2l, a, f, segments=((0, 0, 1, 2), (0, 0, 1, 1))),
+        ValueError,
+        'segments',
+    ),
+    (
+        'BERTEncoder.forward',
+        lambda d2l, a, f: forward(d2l, a, f, valid_lens=(4.0, math.nan)),
+        ValueError,
+        'valid_lens',
+    ),
+    (
+        'BERTEncoder.forward',
+        lambda d2l, a, f: encoder(d2l, f)([[1, 2, 3, 4]], a([[0, 0, 1, 1]])),
+        TypeError,
+        'tokens',
+    ),
+    (
+        'BERTModel.forward',
+        lambda d2l, a, f: model(d2l, f)(a([[1, 2, 3, 4]]), a([[0, 0, 1, 1]]), a([4.0]), [[1, 2]]),
+        TypeError,
+        'pred_positions',
+    ),
+    (
+        'check_bert_inputs',
+        lambda d2l, a, f: d2l.check_bert_inputs(a([[1, 2]]), a([[0, 1]]), a([math.nan]), 16),
+        ValueError,
+        'valid_lens',
+    ),
     # WikiText-2
-    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(timeout=math.inf),
-     ValueError, 'timeout'),
-    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(deadline=0),
-     ValueError, 'deadline'),
-    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(timeout='30'),
-     TypeError, 'timeout'),
-    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(mirrors=42),
-     TypeError, 'mirrors'),
-    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(
-        mirrors=['/srv/wikitext-2-v1.zip']), ValueError, 'file:///srv/'),
+    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(timeout=math.inf), ValueError, 'timeout'),
+    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(deadline=0), ValueError, 'deadline'),
+    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(timeout='30'), TypeError, 'timeout'),
+    ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(mirrors=42), TypeError, 'mirrors'),
+    (
+        'wikitext2_dir',
+        lambda d2l, a, f: d2l.wikitext2_dir(mirrors=['/srv/wikitext-2-v1.zip']),
+        ValueError,
+        'file:///srv/',
+    ),
 ]
 # MXNet-only and PyTorch-only functions
 ONLY = {
     'mxnet': [
-        ('attention_lengths', lambda d2l, a, f: d2l.attention_lengths(
-            None, a([[1]]), a([1.0]), 0), ValueError, 'num_heads'),
-        ('AddNorm', lambda d2l, a, f: d2l.AddNorm(8, -0.1), ValueError,
-         'dropout'),
+        (
+            'attention_lengths',
+            lambda d2l, a, f: d2l.attention_lengths(None, a([[1]]), a([1.0]), 0),
+            ValueError,
+            'num_heads',
+        ),
+        ('AddNorm', lambda d2l, a, f: d2l.AddNorm(8, -0.1), ValueError, 'dropout'),
         # MXNet would truncate 1.5 to 1 without a word
-        ('BERTEncoder.forward', lambda d2l, a, f: forward(
-            d2l, a, f, tokens=((1, 2, 3, 1.5), (5, 6, 7, 8))), ValueError,
-         'whole numbers'),
+        (
+            'BERTEncoder.forward',
+            lambda d2l, a, f: forward(d2l, a, f, tokens=((1, 2, 3, 1.5), (5, 6, 7, 8))),
+            ValueError,
+            'whole numbers',
+        ),
     ],
     'torch': [
-        ('AddNorm', lambda d2l, a, f: d2l.AddNorm('8', 0.1), TypeError,
-         'norm_shape'),
-        ('pack_tokens', lambda d2l, a, f: d2l.pack_tokens([[1.0]], [0]),
-         TypeError, 'X'),
-        ('PositionWiseFFN', lambda d2l, a, f: d2l.PositionWiseFFN(8, 0, 8),
-         ValueError, 'ffn_num_hiddens'),
+        ('AddNorm', lambda d2l, a, f: d2l.AddNorm('8', 0.1), TypeError, 'norm_shape'),
+        ('pack_tokens', lambda d2l, a, f: d2l.pack_tokens([[1.0]], [0]), TypeError, 'X'),
+        (
+            'PositionWiseFFN',
+            lambda d2l, a, f: d2l.PositionWiseFFN(8, 0, 8),
+            ValueError,
+            'ffn_num_hiddens',
+        ),
     ],
 }
-CASES = [(framework, *row) for framework in FRAMEWORKS
-         for row in BAD_CALLS + ONLY[framework]]
+CASES = [(framework, *row) for framework in FRAMEWORKS for row in BAD_CALLS + ONLY[framework]]
 
 
 @pytest.fixture(autouse=True)
@@ -186,8 +259,10 @@ def no_downloads(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    'framework, function, call, error, words', CASES,
-    ids=[f'{c[0]}-{c[1]}-{c[4]}-{i}' for i, c in enumerate(CASES)])
+    'framework, function, call, error, words',
+    CASES,
+    ids=[f'{c[0]}-{c[1]}-{c[4]}-{i}' for i, c in enumerate(CASES)],
+)
 def test_bad_argument_is_named(framework, function, call, error, words):
     d2l = _module(framework)
     with pytest.raises(error) as raised:
@@ -200,19 +275,29 @@ def test_bad_argument_is_named(framework, function, call, error, words):
 @pytest.mark.parametrize('framework', FRAMEWORKS)
 def test_wrappers_keep_signature_and_docstring(framework):
     import inspect
+
     d2l = _module(framework)
     assert 'Load WikiText-2' in d2l.load_data_wiki.__doc__
     assert list(inspect.signature(d2l.load_data_wiki).parameters) == [
-        'batch_size', 'max_len', 'seed']
+        'batch_size',
+        'max_len',
+        'seed',
+    ]
     assert list(inspect.signature(d2l.BERTEncoder.forward).parameters) == [
-        'self', 'tokens', 'segments', 'valid_lens']
+        'self',
+        'tokens',
+        'segments',
+        'valid_lens',
+    ]
 
 
 # ------------------------------------------------- corpora that give nothing
 
+
 @pytest.fixture
 def corpus(monkeypatch, tmp_path):
     """corpus(text or bytes) -> a D2L_WIKITEXT2_DIR holding it."""
+
     def make(content):
         data_dir = tmp_path / 'corpus'
         data_dir.mkdir(exist_ok=True)
@@ -223,6 +308,7 @@ def corpus(monkeypatch, tmp_path):
             path.write_bytes(content)
         monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir))
         return data_dir
+
     return make
 
 
@@ -259,7 +345,7 @@ def test_corpus_with_reserved_tokens_as_words(framework, corpus):
         assert 'no token that can be masked' in str(error)
         return
     reserved = vocab[['<pad>', '<mask>', '<cls>', '<sep>']]
-    for tokens, _, _, positions, weights, labels, _ in train_iter:
+    for *_, weights, labels, _ in train_iter:
         predicted = labels[weights > 0].tolist()
         assert not set(predicted) & set(reserved)
 

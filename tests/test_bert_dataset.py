@@ -5,6 +5,7 @@ the repository), written as the `wiki.train.tokens` of a temporary directory. St
 checks use bounds of about five standard deviations and fixed seeds, so they are reproducible,
 yet a wrong rule fails them.
 """
+
 import gc
 import importlib
 import math
@@ -31,8 +32,9 @@ def corpus_dir(tmp_path_factory):
     if not source.is_file():
         pytest.skip(f'{source} is missing')
     directory = tmp_path_factory.mktemp('wikitext2')
-    (directory / 'wiki.train.tokens').write_text(source.read_text(encoding='utf-8'),
-                                                encoding='utf-8')
+    (directory / 'wiki.train.tokens').write_text(
+        source.read_text(encoding='utf-8'), encoding='utf-8'
+    )
     return directory
 
 
@@ -66,15 +68,20 @@ def arrays(loaded):
 
 # --- reading the corpus -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize('name', FRAMEWORK_MODULES)
 def test_read_wiki_keeps_lines_with_two_sentences(name, tmp_path):
     d2l = _module(name)
     (tmp_path / 'wiki.train.tokens').write_text(
         ' \n = Title = \n \n One sentence only . \n'
         ' First A . Second B , b . Third C . \n \n = = Section = = \n'
-        ' Ends without period . Yes \n', encoding='utf-8')
-    assert d2l._read_wiki(tmp_path) == [['first a', 'second b , b', 'third c'],
-                                        ['ends without period', 'yes']]
+        ' Ends without period . Yes \n',
+        encoding='utf-8',
+    )
+    assert d2l._read_wiki(tmp_path) == [
+        ['first a', 'second b , b', 'third c'],
+        ['ends without period', 'yes'],
+    ]
 
 
 @pytest.mark.parametrize('name', FRAMEWORK_MODULES)
@@ -99,6 +106,7 @@ def test_too_small_max_len_is_rejected(name, corpus_dir, monkeypatch):
 
 
 # --- next sentence prediction -----------------------------------------------------------
+
 
 @pytest.mark.parametrize('name', FRAMEWORK_MODULES)
 def test_nsp_pairs_are_next_or_random_corpus_sentences(name):
@@ -151,6 +159,7 @@ def test_too_long_pairs_are_dropped(name):
 
 # --- minibatches --------------------------------------------------------------------------
 
+
 def test_batch_types_and_shapes(loaded):
     d2l, train_iter, vocab, epochs = loaded
     batches = epochs[0]
@@ -160,13 +169,20 @@ def test_batch_types_and_shapes(loaded):
     for i, batch in enumerate(batches):
         assert len(batch) == 7
         n = BATCH_SIZE if i < len(batches) - 1 else batch[0].shape[0]
-        shapes = [(n, MAX_LEN), (n, MAX_LEN), (n,), (n, num_preds), (n, num_preds),
-                  (n, num_preds), (n,)]
+        shapes = [
+            (n, MAX_LEN),
+            (n, MAX_LEN),
+            (n,),
+            (n, num_preds),
+            (n, num_preds),
+            (n, num_preds),
+            (n,),
+        ]
         assert [tuple(x.shape) for x in batch] == shapes
-    tokens_X, segments_X, valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y, nsp_y = \
-        batches[0]
+    tokens_X, segments_X, valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y, nsp_y = batches[0]
     if d2l.__name__.endswith('torch'):
         import torch
+
         assert all(isinstance(x, torch.Tensor) for x in batches[0])
         for x in (tokens_X, segments_X, pred_positions_X, mlm_Y, nsp_y):
             assert x.dtype == torch.int64
@@ -174,6 +190,7 @@ def test_batch_types_and_shapes(loaded):
             assert x.dtype == torch.float32
     else:
         import mxnet as mx
+
         assert all(isinstance(x, mx.np.ndarray) for x in batches[0])
         for x in (tokens_X, segments_X, pred_positions_X, mlm_Y, nsp_y):
             assert onp.issubdtype(x.dtype, onp.integer)
@@ -254,9 +271,13 @@ def test_replacement_rule_80_10_10(arrays):
     inputs = onp.take_along_axis(tokens, positions, axis=1)[is_real]
     labels = labels[is_real]
     n = len(labels)
-    observed = onp.array([(inputs == vocab['<mask>']).sum(),
-                          (inputs == labels).sum(),
-                          ((inputs != vocab['<mask>']) & (inputs != labels)).sum()])
+    observed = onp.array(
+        [
+            (inputs == vocab['<mask>']).sum(),
+            (inputs == labels).sum(),
+            ((inputs != vocab['<mask>']) & (inputs != labels)).sum(),
+        ]
+    )
     # A random replacement hits the original token with probability 1 / M
     m = len(vocab) - len(SPECIAL_TOKENS)
     expected = n * onp.array([0.8, 0.1 + 0.1 / m, 0.1 - 0.1 / m])
@@ -316,8 +337,9 @@ def test_prediction_positions_are_uniform(arrays):
         ranks = onp.searchsorted(candidates, chosen)
         assert onp.array_equal(candidates[ranks], chosen)
         p = len(chosen) / len(candidates)
-        bin_sizes = onp.bincount(onp.arange(len(candidates)) * num_bins // len(candidates),
-                                 minlength=num_bins)
+        bin_sizes = onp.bincount(
+            onp.arange(len(candidates)) * num_bins // len(candidates), minlength=num_bins
+        )
         expected += p * bin_sizes
         variance += p * (1 - p) * bin_sizes  # >= the variance without replacement
         observed += onp.bincount(ranks * num_bins // len(candidates), minlength=num_bins)

@@ -3,6 +3,7 @@
 The code under test is what `python -m booktools sync` extracts from the chapter's `#@save`
 blocks into d2l_extras/{mxnet,torch}.py.
 """
+
 import os
 import subprocess
 import sys
@@ -25,12 +26,27 @@ VOCAB, HIDDENS, FFN, HEADS, LAYERS, MAX_LEN = 50, 16, 32, 2, 2, 12
 
 def torch_bert(vocab_size=VOCAB, num_hiddens=HIDDENS, max_len=MAX_LEN, seed=0, **sizes):
     torch.manual_seed(seed)
-    kwargs = dict(key_size=num_hiddens, query_size=num_hiddens, value_size=num_hiddens,
-                  hid_in_features=num_hiddens, mlm_in_features=num_hiddens,
-                  nsp_in_features=num_hiddens)
+    kwargs = dict(
+        key_size=num_hiddens,
+        query_size=num_hiddens,
+        value_size=num_hiddens,
+        hid_in_features=num_hiddens,
+        mlm_in_features=num_hiddens,
+        nsp_in_features=num_hiddens,
+    )
     kwargs.update(sizes)
-    return d2l_torch.BERTModel(vocab_size, num_hiddens, [num_hiddens], num_hiddens, FFN,
-                               HEADS, LAYERS, 0.1, max_len=max_len, **kwargs)
+    return d2l_torch.BERTModel(
+        vocab_size,
+        num_hiddens,
+        [num_hiddens],
+        num_hiddens,
+        FFN,
+        HEADS,
+        LAYERS,
+        0.1,
+        max_len=max_len,
+        **kwargs,
+    )
 
 
 def mxnet_bert(vocab_size=VOCAB, num_hiddens=HIDDENS, max_len=MAX_LEN, seed=0):
@@ -48,23 +64,32 @@ def batch(num_steps=10, valid=(10, 4, 7), num_preds=3, seed=0):
     segments = onp.zeros_like(tokens)
     for i, length in enumerate(valid):
         tokens[i, length:] = 0  # <pad>
-        segments[i, length // 2:length] = 1
-    pred_positions = onp.stack([rng.choice(onp.arange(1, n), num_preds, replace=False)
-                                for n in valid])
+        segments[i, length // 2 : length] = 1
+    pred_positions = onp.stack(
+        [rng.choice(onp.arange(1, n), num_preds, replace=False) for n in valid]
+    )
     return tokens, segments, valid.astype('float32'), pred_positions
 
 
 def to_torch(arrays):
     tokens, segments, valid_lens, pred_positions = arrays
-    return (torch.tensor(tokens), torch.tensor(segments), torch.tensor(valid_lens),
-            torch.tensor(pred_positions))
+    return (
+        torch.tensor(tokens),
+        torch.tensor(segments),
+        torch.tensor(valid_lens),
+        torch.tensor(pred_positions),
+    )
 
 
 def to_mxnet(arrays):
     # The MXNet data pipeline yields int32 tokens/positions and float32 valid_lens
     tokens, segments, valid_lens, pred_positions = arrays
-    return (np.array(tokens, dtype='int32'), np.array(segments, dtype='int32'),
-            np.array(valid_lens, dtype='float32'), np.array(pred_positions, dtype='int32'))
+    return (
+        np.array(tokens, dtype='int32'),
+        np.array(segments, dtype='int32'),
+        np.array(valid_lens, dtype='float32'),
+        np.array(pred_positions, dtype='int32'),
+    )
 
 
 def as_numpy(x):
@@ -72,6 +97,7 @@ def as_numpy(x):
 
 
 # ------------------------------------------------------------------ get_tokens_and_segments
+
 
 @pytest.mark.parametrize('d2l', [d2l_mx, d2l_torch], ids=['mxnet', 'pytorch'])
 def test_tokens_and_segments_single_text(d2l):
@@ -90,18 +116,22 @@ def test_tokens_and_segments_pair(d2l):
 
 
 @pytest.mark.parametrize('d2l', [d2l_mx, d2l_torch], ids=['mxnet', 'pytorch'])
-@pytest.mark.parametrize('tokens_a, tokens_b', [
-    ('a crane is flying', None),       # a raw string, not tokens
-    (['a', 3], None),                  # token ids instead of strings
-    (['a', 'crane'], 'he just left'),  # the second text as a raw string
-    (None, None),
-])
+@pytest.mark.parametrize(
+    'tokens_a, tokens_b',
+    [
+        ('a crane is flying', None),  # a raw string, not tokens
+        (['a', 3], None),  # token ids instead of strings
+        (['a', 'crane'], 'he just left'),  # the second text as a raw string
+        (None, None),
+    ],
+)
 def test_tokens_and_segments_rejects_bad_input(d2l, tokens_a, tokens_b):
     with pytest.raises(TypeError, match='list of token strings'):
         d2l.get_tokens_and_segments(tokens_a, tokens_b)
 
 
 # ------------------------------------------------------------------ packing helpers
+
 
 def test_torch_packing_roundtrip():
     """The PyTorch encoder packs valid tokens; MXNet computes on the padded batch."""
@@ -111,8 +141,7 @@ def test_torch_packing_roundtrip():
     expected_packed = onp.concatenate([features[i, :n] for i, n in enumerate(valid)])
     mask = onp.arange(4) < valid[:, None]
 
-    pack_index, is_valid = d2l_torch.packing_indices(torch.tensor(tokens),
-                                                     torch.tensor(valid))
+    pack_index, is_valid = d2l_torch.packing_indices(torch.tensor(tokens), torch.tensor(valid))
     packed = d2l_torch.pack_tokens(torch.tensor(features), pack_index)
     onp.testing.assert_array_equal(packed.numpy(), expected_packed)
     onp.testing.assert_array_equal(is_valid.numpy(), mask)
@@ -131,6 +160,7 @@ def test_torch_unpack_gradient_reaches_valid_rows_only():
 
 
 # ------------------------------------------------------------------ output shapes
+
 
 def assert_bert_output_shapes(net, tokens, segments, valid_lens, pred_positions):
     """Shapes of BERTModel's outputs and of its parts, for the 3-example `batch()`."""
@@ -158,8 +188,9 @@ def test_mxnet_shapes(hybridize):
     tokens, segments, valid_lens, pred_positions = to_mxnet(batch())
     assert_bert_output_shapes(net, tokens, segments, valid_lens, pred_positions)
     # The notebook's get_bert_encoding passes float32 ids; shapes may change between calls
-    encoded, _, _ = net(tokens[:1, :6].astype('float32'), segments[:1, :6].astype('float32'),
-                        np.array([6.0]))
+    encoded, _, _ = net(
+        tokens[:1, :6].astype('float32'), segments[:1, :6].astype('float32'), np.array([6.0])
+    )
     assert encoded.shape == (1, 6, HIDDENS)
 
 
@@ -167,13 +198,16 @@ def test_padding_positions_are_zero_and_do_not_matter():
     """Encodings of valid tokens must not depend on the padding after them."""
     arrays = batch(num_steps=10, valid=(6, 6, 6))
     tokens, segments, valid_lens, _ = arrays
-    longer = (onp.concatenate([tokens, onp.full((3, 2), 9)], axis=1),  # junk padding
-              onp.concatenate([segments, onp.ones((3, 2), dtype=segments.dtype)], axis=1))
+    longer = (
+        onp.concatenate([tokens, onp.full((3, 2), 9)], axis=1),  # junk padding
+        onp.concatenate([segments, onp.ones((3, 2), dtype=segments.dtype)], axis=1),
+    )
 
     net = torch_bert().eval()
     with torch.no_grad():
-        short = net.encoder(torch.tensor(tokens), torch.tensor(segments),
-                            torch.tensor(valid_lens)).numpy()
+        short = net.encoder(
+            torch.tensor(tokens), torch.tensor(segments), torch.tensor(valid_lens)
+        ).numpy()
         long = net.encoder(*map(torch.tensor, longer), torch.tensor(valid_lens)).numpy()
     onp.testing.assert_allclose(short[:, :6], long[:, :6], atol=1e-5)
     assert not long[:, 6:].any() and not short[:, 6:].any()
@@ -200,6 +234,7 @@ def test_torch_attention_matches_naive_masked_softmax():
 
     def heads(Y):
         return Y.reshape(3, 10, HEADS, -1).transpose(1, 2)
+
     q, k, v = heads(attention.W_q(X)), heads(attention.W_k(X)), heads(attention.W_v(X))
     scores = q @ k.transpose(-1, -2) / (HIDDENS // HEADS) ** 0.5
     scores = scores.masked_fill(~mask, float('-inf'))
@@ -219,6 +254,7 @@ def test_mxnet_hybridized_equals_imperative():
 
 
 # ------------------------------------------------------------------ learning signal
+
 
 def test_torch_positional_embedding_is_learned():
     net = torch_bert()
@@ -244,6 +280,7 @@ def test_mxnet_gradients_reach_all_parameters():
 
 # ------------------------------------------------------------------ clear errors
 
+
 def test_too_long_sequences_raise_a_clear_error():
     tokens = onp.zeros((2, MAX_LEN + 1), dtype='int32')
     net = torch_bert()
@@ -255,15 +292,21 @@ def test_too_long_sequences_raise_a_clear_error():
         net(np.array(tokens), np.array(tokens))
     # Exactly max_len positions are fine
     assert net(np.array(tokens[:, :MAX_LEN]), np.array(tokens[:, :MAX_LEN]))[0].shape == (
-        2, MAX_LEN, HIDDENS)
+        2,
+        MAX_LEN,
+        HIDDENS,
+    )
 
 
 @pytest.mark.parametrize('framework', ['mxnet', 'pytorch'])
-@pytest.mark.parametrize('valid_lens, message', [
-    ([10, 0, 7], r'valid_lens .* \[1, num_steps=10\]'),
-    ([10, 11, 7], r'valid_lens .* \[1, num_steps=10\]'),
-    ([10, 4], r'one length per sequence'),
-])
+@pytest.mark.parametrize(
+    'valid_lens, message',
+    [
+        ([10, 0, 7], r'valid_lens .* \[1, num_steps=10\]'),
+        ([10, 11, 7], r'valid_lens .* \[1, num_steps=10\]'),
+        ([10, 4], r'one length per sequence'),
+    ],
+)
 def test_bad_valid_lens_raise(framework, valid_lens, message):
     tokens, segments, _, _ = batch()
     if framework == 'pytorch':
@@ -299,13 +342,34 @@ def test_torch_sizes_must_match_num_hiddens():
         d2l_torch.BERTModel(VOCAB, HIDDENS, [HIDDENS], HIDDENS, FFN, HEADS, LAYERS, 0.1)
     with pytest.raises(ValueError, match=r'norm_shape=\[8\] .* pass norm_shape=\[16\]'):
         d2l_torch.BERTEncoder(
-            VOCAB, HIDDENS, [8], HIDDENS, FFN, HEADS, LAYERS, 0.1, key_size=HIDDENS,
-            query_size=HIDDENS, value_size=HIDDENS)
+            VOCAB,
+            HIDDENS,
+            [8],
+            HIDDENS,
+            FFN,
+            HEADS,
+            LAYERS,
+            0.1,
+            key_size=HIDDENS,
+            query_size=HIDDENS,
+            value_size=HIDDENS,
+        )
     with pytest.raises(ValueError, match=r'mlm_in_features=8'):
         torch_bert(mlm_in_features=8)
     # norm_shape may be given as an int or a tuple too
-    d2l_torch.BERTEncoder(VOCAB, HIDDENS, HIDDENS, HIDDENS, FFN, HEADS, LAYERS, 0.1,
-                          key_size=HIDDENS, query_size=HIDDENS, value_size=HIDDENS)
+    d2l_torch.BERTEncoder(
+        VOCAB,
+        HIDDENS,
+        HIDDENS,
+        HIDDENS,
+        FFN,
+        HEADS,
+        LAYERS,
+        0.1,
+        key_size=HIDDENS,
+        query_size=HIDDENS,
+        value_size=HIDDENS,
+    )
 
 
 @pytest.mark.parametrize('framework', ['mxnet', 'pytorch'])
@@ -319,11 +383,11 @@ def test_heads_must_divide_hiddens(framework):
 
 # ------------------------------------------------------------------ CPU threads
 
-THREADS_AFTER_IMPORT = '''
+THREADS_AFTER_IMPORT = """
 import os
 from d2l_extras import mxnet
 print(os.environ['OMP_NUM_THREADS'])
-'''
+"""
 
 
 @pytest.mark.slow
@@ -333,8 +397,13 @@ def test_mxnet_threads_default_to_physical_cores_unless_set(preset):
     env = {key: value for key, value in os.environ.items() if key != 'OMP_NUM_THREADS'}
     if preset is not None:
         env['OMP_NUM_THREADS'] = preset
-    result = subprocess.run([sys.executable, '-c', THREADS_AFTER_IMPORT], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, '-c', THREADS_AFTER_IMPORT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     expected = preset or str(min(psutil.cpu_count(logical=False), len(os.sched_getaffinity(0))))
     assert result.stdout.split()[-1] == expected

@@ -1,4 +1,5 @@
 """Tests of the build tooling: parsing, markup conversion, extraction, notebooks, sync."""
+
 import ast
 
 import nbformat
@@ -74,13 +75,16 @@ def test_parse_tabs_and_markers(items):
     assert [(p.tab, p.text) for p in prose] == [('pytorch', 'Only PyTorch.')]
 
 
-@pytest.mark.parametrize('bad, message', [
-    ('```{.python .input}\n#@tab jax\nx\n```', 'unknown tab'),
-    ('```{.python .input}\nx\n', 'never closed'),
-    (':end_solution:', 'without its begin'),
-    (':begin_exercise:`a`\ntext', 'never closed'),
-    ('```{.python .input}\n#@sav\nx\n```', 'unknown marker'),
-])
+@pytest.mark.parametrize(
+    'bad, message',
+    [
+        ('```{.python .input}\n#@tab jax\nx\n```', 'unknown tab'),
+        ('```{.python .input}\nx\n', 'never closed'),
+        (':end_solution:', 'without its begin'),
+        (':begin_exercise:`a`\ntext', 'never closed'),
+        ('```{.python .input}\n#@sav\nx\n```', 'unknown marker'),
+    ],
+)
 def test_parse_rejects_bad_markup(bad, message):
     with pytest.raises(source.SourceError, match=message):
         source.parse(bad)
@@ -94,7 +98,8 @@ def test_labels_and_title(items):
 def test_myst_moves_labels_above_headings_and_converts_roles():
     text = '# Title\n:label:`sec_demo`\n\nSee :numref:`sec_demo` :cite:`A.B.2020`.'
     assert markup.to_myst(text, {'sec_demo'}) == (
-        '(sec_demo)=\n# Title\n\nSee {numref}`sec_demo` {cite:p}`A.B.2020`.')
+        '(sec_demo)=\n# Title\n\nSee {numref}`sec_demo` {cite:p}`A.B.2020`.'
+    )
     with pytest.raises(markup.UnknownLabel, match='sec_missing'):
         markup.to_myst(':numref:`sec_missing`', {'sec_demo'})
 
@@ -102,16 +107,16 @@ def test_myst_moves_labels_above_headings_and_converts_roles():
 def test_notebook_markdown_has_links_and_readable_citations():
     text = 'See :numref:`sec_demo` :cite:`Devlin.Chang.Lee.ea.2018,Merity.Xiong.2016`.'
     out = markup.to_notebook_markdown(text, {'sec_demo': ('demo.ipynb', 'Title')})
-    assert out == ('See [Title](<demo.ipynb#Title>) '
-                   '(Devlin et al., 2018; Merity and Xiong, 2016).')
+    assert out == ('See [Title](<demo.ipynb#Title>) (Devlin et al., 2018; Merity and Xiong, 2016).')
 
 
 def test_notebook_links_open_the_section_of_the_label():
     """JupyterLab's heading ids are the heading's text with hyphens for spaces."""
     labels = {'subsec_input': ('bert.ipynb', '入力表現 (input representation)')}
     out = markup.to_notebook_markdown('See :numref:`subsec_input`.', labels)
-    assert out == ('See [入力表現 (input representation)]'
-                   '(<bert.ipynb#入力表現-(input-representation)>).')
+    assert out == (
+        'See [入力表現 (input representation)](<bert.ipynb#入力表現-(input-representation)>).'
+    )
 
 
 def test_library_adds_section_docstrings(items):
@@ -125,8 +130,9 @@ def test_library_adds_section_docstrings(items):
 
 
 def test_library_keeps_existing_docstrings():
-    code = source.parse('```{.python .input}\n#@tab all\n#@save\nclass C:\n'
-                        '    """Doc line."""\n    x = 1\n```')
+    code = source.parse(
+        '```{.python .input}\n#@tab all\n#@save\nclass C:\n    """Doc line."""\n    x = 1\n```'
+    )
     text = library.module_text('mxnet', [('chapters/c.md', 'sec_c', code)])
     cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef))
     assert ast.get_docstring(cls) == 'Doc line.\n\nDefined in :numref:`sec_c`.'
@@ -157,8 +163,9 @@ def test_student_copy_drops_every_solution_cell(items):
 
 def test_exercises_are_numbered_as_in_the_html_book(items):
     """sphinx-exercise numbers per section: 演習 <chapter>.<section>.<n>."""
-    nb = notebooks.framework_notebook(items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')},
-                                      chapter_number=3)
+    nb = notebooks.framework_notebook(
+        items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')}, chapter_number=3
+    )
     headings = [c.source for c in nb.cells if c.source.startswith('**')]
     # the demo chapter's exercise sits in its first `##` section
     assert headings[0] == '**演習 3.1.1**'
@@ -171,8 +178,9 @@ def test_solution_cells_are_collapsed_in_jupyterlab_with_a_notice(items):
     heading, *body = solution
     assert heading.source.startswith('**解答 演習 1**') and '折りたたまれて' in heading.source
     assert 'jupyter' not in heading.metadata, 'the notice itself stays visible'
-    assert body and all(c.metadata['jupyter'] == {'source_hidden': True,
-                                                   'outputs_hidden': True} for c in body)
+    assert body and all(
+        c.metadata['jupyter'] == {'source_hidden': True, 'outputs_hidden': True} for c in body
+    )
     assert any('answer = 42' in c.source for c in body)
     others = [c for c in nb.cells if c not in solution]
     assert not any('jupyter' in c.metadata for c in others)
@@ -190,12 +198,16 @@ def _executed(nb, framework):
 
 def test_tabbed_notebook_pairs_frameworks_with_their_outputs(items):
     index = {'sec_demo': ('demo.ipynb', 'Title')}
-    executed = {fw: _executed(notebooks.framework_notebook(items, fw, index), fw)
-                for fw in source.FRAMEWORKS}
+    executed = {
+        fw: _executed(notebooks.framework_notebook(items, fw, index), fw)
+        for fw in source.FRAMEWORKS
+    }
     page = notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'})
     shared = [c for c in page.cells if c.cell_type == 'code' and c.source == '(2, 3)']
     assert [(c.metadata['tab'], c.outputs[0]['text']) for c in shared] == [
-        ('mxnet', 'mxnet out\n'), ('pytorch', 'pytorch out\n')]
+        ('mxnet', 'mxnet out\n'),
+        ('pytorch', 'pytorch out\n'),
+    ]
     markdown = '\n'.join(c.source for c in page.cells if c.cell_type == 'markdown')
     assert '(sec_demo)=\n# Title' in markdown
     assert ':sync-group: framework' in markdown and ':sync: pytorch' in markdown
@@ -208,8 +220,10 @@ def test_tabbed_notebook_pairs_frameworks_with_their_outputs(items):
 
 def test_tabbed_notebook_refuses_stale_outputs(items):
     index = {'sec_demo': ('demo.ipynb', 'Title')}
-    executed = {fw: _executed(notebooks.framework_notebook(items, fw, index), fw)
-                for fw in source.FRAMEWORKS}
+    executed = {
+        fw: _executed(notebooks.framework_notebook(items, fw, index), fw)
+        for fw in source.FRAMEWORKS
+    }
     executed['pytorch'].cells[-1].source = 'answer = 41'
     with pytest.raises(ValueError, match='out of date'):
         notebooks.tabbed_notebook(items, 'demo', executed, {'sec_demo'})
@@ -219,8 +233,14 @@ def test_code_cell_ids_ignore_prose(items):
     """Outputs belong to code: adding prose renumbers no code cell."""
     index = {'sec_demo': ('demo.ipynb', 'Title')}
     more_prose = source.parse(CHAPTER.replace('Only PyTorch.', 'Only PyTorch.\n\n## New\n\nMore.'))
-    ids = [[c.id for c in notebooks.framework_notebook(i, 'pytorch', index).cells
-            if c.cell_type == 'code'] for i in (items, more_prose)]
+    ids = [
+        [
+            c.id
+            for c in notebooks.framework_notebook(i, 'pytorch', index).cells
+            if c.cell_type == 'code'
+        ]
+        for i in (items, more_prose)
+    ]
     assert ids[0] == ids[1] == ['code-002', 'code-003', 'code-004', 'code-005']
 
 

@@ -1,5 +1,6 @@
 """The chapters say what their stored outputs show: quoted values, the contextual-encoding
 claims, exercise 2's honest answer on a small machine, and the figures and folded columns."""
+
 import contextlib
 import io
 import re
@@ -22,7 +23,8 @@ DEFINITIONS = {'15', '80', '10', '50', '20'}
 NOT_MEASURED = {
     '1 秒',  # 「1 秒あたりの文のペア数」: the unit of the printed throughput
     '512 ペア',  # the batch size
-    '8 倍', '64 倍',  # max_len 64 -> 512 is 8 times, its square 64 times
+    '8 倍',
+    '64 倍',  # max_len 64 -> 512 is 8 times, its square 64 times
 }
 
 
@@ -56,9 +58,13 @@ def _cell_output(name, framework, marker):
 @pytest.mark.parametrize('name', CHAPTERS)
 def test_every_quantity_in_the_prose_is_in_the_outputs(name):
     outputs = '\n'.join(_outputs(name, fw) for fw in FRAMEWORKS)
-    missing = [m.group(0) for m in QUANTITY.finditer(_prose(name))
-               if m.group(1) not in DEFINITIONS and m.group(0) not in NOT_MEASURED
-               and m.group(1) not in outputs]
+    missing = [
+        m.group(0)
+        for m in QUANTITY.finditer(_prose(name))
+        if m.group(1) not in DEFINITIONS
+        and m.group(0) not in NOT_MEASURED
+        and m.group(1) not in outputs
+    ]
     assert not missing, f'{name}: quoted values that no stored output shows: {missing}'
 
 
@@ -77,24 +83,28 @@ QUOTED = [
 def test_quoted_values_match_the_outputs(name, phrase, printed):
     assert phrase in _prose(name), f'{name} no longer says {phrase!r}; update QUOTED'
     for fw in FRAMEWORKS:
-        assert re.search(printed, _outputs(name, fw)), \
+        assert re.search(printed, _outputs(name, fw)), (
             f'{name} ({fw}) says {phrase!r}, but no output matches {printed!r}'
+        )
 
 
 def test_the_paper_gap_is_what_the_outputs_give():
     prose = _prose('bert')
     gap = re.search(r'3 億 4000 万との差は ([\d.]+)% 程度', prose)
     assert gap, 'the BERT_LARGE gap is no longer quoted; update this test'
-    tied = float(re.search(r'([\d.]+)M with the output layer tied',
-                           _outputs('bert', 'pytorch').split('BERT_LARGE')[1]).group(1))
+    tied = float(
+        re.search(
+            r'([\d.]+)M with the output layer tied',
+            _outputs('bert', 'pytorch').split('BERT_LARGE')[1],
+        ).group(1)
+    )
     assert f'{(340 - tied) / 340:.1%}' == f'{gap.group(1)}%'
 
 
 def _similarities(framework, marker):
     text = _cell_output('bert-pretraining', framework, marker)
     contexts = float(re.search(r"'crane' in the two contexts: ([\d.]+)", text).group(1))
-    words = float(re.search(r"'crane' and 'driver' in the same context: ([\d.]+)",
-                            text).group(1))
+    words = float(re.search(r"'crane' and 'driver' in the same context: ([\d.]+)", text).group(1))
     return contexts, words
 
 
@@ -117,13 +127,17 @@ def test_the_encodings_are_computed_in_inference_mode():
     code = [c.source for c in nb.cells if c.cell_type == 'code']
     first_encoding = next(i for i, c in enumerate(code) if 'encoded_text = get_bert' in c)
     assert any('net.eval()' in c for c in code[:first_encoding])
-    assert 'training mode: False' in _cell_output('bert-pretraining', 'pytorch',
-                                                  "print('training mode:'")
+    assert 'training mode: False' in _cell_output(
+        'bert-pretraining', 'pytorch', "print('training mode:'"
+    )
 
 
 def _exercise_cells():
-    items = [i for i in _items('bert-pretraining')
-             if i.kind == 'code' and i.region == ('solution', 'ex_bert_pretraining_large')]
+    items = [
+        i
+        for i in _items('bert-pretraining')
+        if i.kind == 'code' and i.region == ('solution', 'ex_bert_pretraining_large')
+    ]
     large = next(i.text for i in items if i.text.startswith('large = '))
     search = next(i.text for i in items if 'for batch_size in' in i.text)
     return large.split('\nprint')[0], search
@@ -169,7 +183,7 @@ def test_notebooks_and_pages_name_figures_relative_to_their_folder(framework):
 
 
 def test_folded_columns_become_details_in_notebooks_and_stay_directives_in_the_book():
-    text = ('前\n\n:::{admonition} コラム: 高速化の工夫\n:class: dropdown\n\n速い理由。\n:::\n\n後')
+    text = '前\n\n:::{admonition} コラム: 高速化の工夫\n:class: dropdown\n\n速い理由。\n:::\n\n後'
     notebook = markup.to_notebook_markdown(text, {})
     assert '<details>' in notebook
     assert '<summary><strong>コラム: 高速化の工夫</strong></summary>' in notebook

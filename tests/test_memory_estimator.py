@@ -7,6 +7,7 @@ in a fresh process from the kernel's resident-set high-water mark (VmHWM in
 /proc/self/status, reset through /proc/self/clear_refs), which counts every page the step
 touches, whatever allocator the framework uses.
 """
+
 import os
 import pathlib
 import subprocess
@@ -25,34 +26,55 @@ from d2l_extras import mxnet as d2l_mx  # noqa: E402
 from d2l_extras import torch as d2l_torch  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SMALL = dict(vocab_size=20000, num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
-             num_layers=2, max_len=1000)
-MID = dict(vocab_size=8000, num_hiddens=512, ffn_num_hiddens=2048, num_heads=8,
-           num_layers=4, max_len=512)
-BERT_LARGE_512 = dict(vocab_size=30000, num_hiddens=1024, ffn_num_hiddens=4096,
-                      num_heads=16, num_layers=24, batch_size=512, max_len=512)
+SMALL = dict(
+    vocab_size=20000, num_hiddens=128, ffn_num_hiddens=256, num_heads=2, num_layers=2, max_len=1000
+)
+MID = dict(
+    vocab_size=8000, num_hiddens=512, ffn_num_hiddens=2048, num_heads=8, num_layers=4, max_len=512
+)
+BERT_LARGE_512 = dict(
+    vocab_size=30000,
+    num_hiddens=1024,
+    ffn_num_hiddens=4096,
+    num_heads=16,
+    num_layers=24,
+    batch_size=512,
+    max_len=512,
+)
 
 
-def torch_param_count(vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers,
-                      max_len):
+def torch_param_count(vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, max_len):
     h = num_hiddens
-    net = d2l_torch.BERTModel(vocab_size, h, [h], h, ffn_num_hiddens, num_heads, num_layers,
-                              0.1, max_len=max_len, key_size=h, query_size=h, value_size=h,
-                              hid_in_features=h, mlm_in_features=h, nsp_in_features=h)
+    net = d2l_torch.BERTModel(
+        vocab_size,
+        h,
+        [h],
+        h,
+        ffn_num_hiddens,
+        num_heads,
+        num_layers,
+        0.1,
+        max_len=max_len,
+        key_size=h,
+        query_size=h,
+        value_size=h,
+        hid_in_features=h,
+        mlm_in_features=h,
+        nsp_in_features=h,
+    )
     return sum(p.numel() for p in net.parameters())
 
 
-def mxnet_param_count(vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers,
-                      max_len):
-    net = d2l_mx.BERTModel(vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers,
-                           0.1, max_len=max_len)
+def mxnet_param_count(vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, max_len):
+    net = d2l_mx.BERTModel(
+        vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, 0.1, max_len=max_len
+    )
     net.initialize(init.Zero())  # every shape is known without a forward pass
     return sum(p.data().size for p in net.collect_params().values())
 
 
 @pytest.mark.parametrize('config', [SMALL, MID], ids=['small', 'mid'])
-@pytest.mark.parametrize('count', [torch_param_count, mxnet_param_count],
-                         ids=['pytorch', 'mxnet'])
+@pytest.mark.parametrize('count', [torch_param_count, mxnet_param_count], ids=['pytorch', 'mxnet'])
 def test_parameter_count_matches_the_real_model(config, count):
     estimate = d2l_torch.estimate_bert_memory(**config, batch_size=1)
     real = count(**config)
@@ -65,7 +87,8 @@ def test_parameter_count_matches_the_real_model(config, count):
 def test_estimate_is_the_same_code_in_both_modules():
     config = dict(SMALL, batch_size=64, max_len=128)
     assert dict(d2l_torch.estimate_bert_memory(**config)) == dict(
-        d2l_mx.estimate_bert_memory(**config))
+        d2l_mx.estimate_bert_memory(**config)
+    )
 
 
 def test_how_the_terms_grow():
@@ -76,8 +99,9 @@ def test_how_the_terms_grow():
     assert longer['layer_activations'] == 2 * base['layer_activations']
     assert bigger_batch.activations == 2 * base.activations
     assert bigger_batch['parameters'] == base['parameters']
-    half = d2l_torch.estimate_bert_memory(**dict(SMALL, batch_size=32, max_len=128),
-                                          bytes_per_value=2)
+    half = d2l_torch.estimate_bert_memory(
+        **dict(SMALL, batch_size=32, max_len=128), bytes_per_value=2
+    )
     assert half.total * 2 == base.total
     assert base.total == sum(base.values())
     assert base.dominant == max(base, key=base.get)
@@ -98,7 +122,7 @@ def test_pretty_print_names_every_term_and_the_largest():
 
 # ------------------------------------------------------------------ against a real step
 
-MEASURE = textwrap.dedent('''
+MEASURE = textwrap.dedent("""
     import re, sys, json
     framework, V, H, F, h, L, B, T = sys.argv[1], *map(int, sys.argv[2:])
     P = round(T * 0.15)
@@ -161,14 +185,19 @@ MEASURE = textwrap.dedent('''
         f.write('5')  # reset the peak (VmHWM) to the current resident size
     forward_backward(data)
     print(json.dumps({'peak_bytes': (status_kib('VmHWM') - before) * 1024}))
-''')
+""")
 
 
 def measure_step_peak(framework, V, H, F, h, L, B, T):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     result = subprocess.run(
         [sys.executable, '-c', MEASURE, framework, *map(str, (V, H, F, h, L, B, T))],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return int(result.stdout.strip().splitlines()[-1].split(':')[1].strip(' }'))
 
@@ -182,8 +211,10 @@ def peak_measurement_available():
         return False
 
 
-@pytest.mark.skipif(not peak_measurement_available(),
-                    reason='needs Linux /proc/self/clear_refs to reset the peak RSS')
+@pytest.mark.skipif(
+    not peak_measurement_available(),
+    reason='needs Linux /proc/self/clear_refs to reset the peak RSS',
+)
 @pytest.mark.slow
 @pytest.mark.parametrize('framework', ['pytorch', 'mxnet'])
 def test_activation_estimate_within_factor_two_of_measured_peak(framework):
@@ -194,11 +225,12 @@ def test_activation_estimate_within_factor_two_of_measured_peak(framework):
     # The step's peak holds the activations plus the gradients created by backward
     predicted = estimate.activations + estimate['gradients']
     assert predicted / 2 <= measured <= 2 * predicted, (
-        f'{framework}: measured {measured / 2**20:.1f} MiB, '
-        f'estimated {predicted / 2**20:.1f} MiB')
+        f'{framework}: measured {measured / 2**20:.1f} MiB, estimated {predicted / 2**20:.1f} MiB'
+    )
 
 
 # ------------------------------------------------------------------ available memory, fits
+
 
 def test_available_memory_of_cpu_devices():
     ram = d2l_torch.available_memory()
@@ -213,6 +245,7 @@ def test_available_memory_of_cpu_devices():
 
 def test_check_bert_fits_refuses_bert_large_before_allocating():
     import psutil
+
     rss_before = psutil.Process().memory_info().rss
     with pytest.raises(MemoryError) as error:
         d2l_mx.check_bert_fits(**BERT_LARGE_512)
@@ -238,12 +271,14 @@ def test_check_bert_fits_advice_follows_the_budget(d2l, monkeypatch):
     estimate = d2l.estimate_bert_memory(**config)
     fixed = estimate['parameters'] + estimate['gradients'] + estimate['adam_states']
     # Room for the model and a quarter of the batch's activations
-    monkeypatch.setattr(d2l, 'available_memory',
-                        lambda device=None: fixed + estimate.activations // 4)
+    monkeypatch.setattr(
+        d2l, 'available_memory', lambda device=None: fixed + estimate.activations // 4
+    )
     with pytest.raises(MemoryError, match=r'batch_size <= 128 would fit'):
         d2l.check_bert_fits(**config)
     assert d2l.check_bert_fits(**dict(config, batch_size=128)).total <= (
-        fixed + estimate.activations // 4)
+        fixed + estimate.activations // 4
+    )
     # Not even the model fits
     monkeypatch.setattr(d2l, 'available_memory', lambda device=None: fixed // 2)
     with pytest.raises(MemoryError) as error:

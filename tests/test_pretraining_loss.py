@@ -4,6 +4,7 @@ padded prediction positions (weight 0) must not change the masked-LM loss.
 This is the bug of the original PyTorch code (d2l-en #2582): with reduction='mean' the weights
 multiplied a scalar, so padded positions counted.
 """
+
 import numpy
 import pytest
 
@@ -43,9 +44,17 @@ def _torch_losses(batch):
     net = FixedPredictions(t['mlm_Y_hat'], t['nsp_Y_hat'])
     dummy = torch.zeros((BATCH, 8), dtype=torch.long)
     mlm_l, nsp_l, total = d2l._get_batch_loss_bert(
-        net, nn.CrossEntropyLoss(reduction='none'), VOCAB, dummy, dummy,
-        torch.full((BATCH,), 8.0), torch.zeros((BATCH, PREDS), dtype=torch.long),
-        t['mlm_weights'], t['mlm_Y'], t['nsp_y'])
+        net,
+        nn.CrossEntropyLoss(reduction='none'),
+        VOCAB,
+        dummy,
+        dummy,
+        torch.full((BATCH,), 8.0),
+        torch.zeros((BATCH, PREDS), dtype=torch.long),
+        t['mlm_weights'],
+        t['mlm_Y'],
+        t['nsp_y'],
+    )
     return float(mlm_l), float(nsp_l), float(total)
 
 
@@ -58,14 +67,23 @@ def _mxnet_losses(batch):
     net = FixedPredictions(m['mlm_Y_hat'], m['nsp_Y_hat'])
     dummy = np.zeros((BATCH, 8), dtype='int32')
     mlm_ls, nsp_ls, ls = d2l._get_batch_loss_bert(
-        net, gluon.loss.SoftmaxCELoss(), VOCAB, [dummy], [dummy],
-        [np.full((BATCH,), 8.0)], [np.zeros((BATCH, PREDS), dtype='int32')],
-        [m['mlm_weights']], [m['mlm_Y']], [m['nsp_y']])
+        net,
+        gluon.loss.SoftmaxCELoss(),
+        VOCAB,
+        [dummy],
+        [dummy],
+        [np.full((BATCH,), 8.0)],
+        [np.zeros((BATCH, PREDS), dtype='int32')],
+        [m['mlm_weights']],
+        [m['mlm_Y']],
+        [m['nsp_y']],
+    )
     return float(mlm_ls[0]), float(nsp_ls[0]), float(ls[0])
 
 
 def _reference_losses(batch):
     """The losses computed by hand with NumPy: a weighted mean over real positions."""
+
     def cross_entropy(scores, labels):
         scores = scores - scores.max(-1, keepdims=True)
         log_probs = scores - numpy.log(numpy.exp(scores).sum(-1, keepdims=True))
@@ -83,7 +101,8 @@ def test_padded_prediction_positions_do_not_change_the_loss(losses):
     before = losses(batch)
     changed = dict(batch, mlm_Y_hat=batch['mlm_Y_hat'].copy())
     changed['mlm_Y_hat'][:, 3:] = 50 * numpy.random.default_rng(1).normal(
-        size=changed['mlm_Y_hat'][:, 3:].shape)
+        size=changed['mlm_Y_hat'][:, 3:].shape
+    )
     after = losses(changed)
     assert after == pytest.approx(before, rel=1e-5)
     # ...while a change at a real position does change it, so the test can fail

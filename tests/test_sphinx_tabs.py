@@ -1,4 +1,5 @@
 """In-process Sphinx build (sphinx.testing) of the framework-tabs transform on a two-cell page."""
+
 import nbformat
 import pytest
 from docutils import nodes
@@ -17,16 +18,22 @@ def _cell(source, framework):
 @pytest.fixture
 def app(tmp_path):
     (tmp_path / 'conf.py').write_text(
-        "extensions = ['myst_nb', 'booktools.sphinxext.tabs']\n"
-        "nb_execution_mode = 'off'\n", encoding='utf-8')
-    page = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell('# Page'),
-        _cell("x = 'mxnet'", 'mxnet'),
-        _cell("x = 'pytorch'", 'pytorch'),
-        nbformat.v4.new_markdown_cell('After the tabs.'),
-    ])
-    page.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3',
-                                   'language': 'python'}
+        "extensions = ['myst_nb', 'booktools.sphinxext.tabs']\nnb_execution_mode = 'off'\n",
+        encoding='utf-8',
+    )
+    page = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell('# Page'),
+            _cell("x = 'mxnet'", 'mxnet'),
+            _cell("x = 'pytorch'", 'pytorch'),
+            nbformat.v4.new_markdown_cell('After the tabs.'),
+        ]
+    )
+    page.metadata['kernelspec'] = {
+        'name': 'python3',
+        'display_name': 'Python 3',
+        'language': 'python',
+    }
     nbformat.write(page, tmp_path / 'index.ipynb')
     app = SphinxTestApp('html', srcdir=tmp_path, status=None, warning=None)
     yield app

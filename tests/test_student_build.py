@@ -5,6 +5,7 @@ Every solution carries a marker: its label `sol-<exercise label>` in the HTML, a
 text and code. The teacher's book must contain them (so this test can fail), the students'
 book must not.
 """
+
 import pathlib
 
 import pytest
@@ -23,8 +24,11 @@ def _solutions():
     for _, items in book.load_chapters().values():
         for item in items:
             if item.region and item.region[0] == 'solution':
-                lines = [line.strip() for line in item.text.splitlines()
-                         if len(line.strip()) > 25 and not line.startswith(('#', '$'))]
+                lines = [
+                    line.strip()
+                    for line in item.text.splitlines()
+                    if len(line.strip()) > 25 and not line.startswith(('#', '$'))
+                ]
                 found.setdefault(item.region[1], []).extend(lines[:2])
     return found
 

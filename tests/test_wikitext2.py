@@ -19,7 +19,6 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -31,15 +30,19 @@ TIMEOUT = 1.0  # seconds; the stalled mirror must hit it
 # Small text in the format of the .tokens files (whitespace-only lines are
 # " \n"). Different per split so that a mix-up would show.
 FIXTURE_TEXTS = {
-    'wiki.train.tokens': (' \n = Fixture Article = \n \n'
-                          ' The quick brown fox jumps over the lazy dog . \n'
-                          ' \n = = Section = = \n \n'
-                          ' A second paragraph with <unk> tokens . \n \n'),
+    'wiki.train.tokens': (
+        ' \n = Fixture Article = \n \n'
+        ' The quick brown fox jumps over the lazy dog . \n'
+        ' \n = = Section = = \n \n'
+        ' A second paragraph with <unk> tokens . \n \n'
+    ),
     'wiki.valid.tokens': ' \n = Valid = \n \n Validation text . \n \n',
     'wiki.test.tokens': ' \n = Test = \n \n Test text . \n \n',
 }
-HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Access denied</title>'
-             b'</head><body>Error 1020</body></html>\n')
+HTML_PAGE = (
+    b'<!DOCTYPE html>\n<html><head><title>Access denied</title>'
+    b'</head><body>Error 1020</body></html>\n'
+)
 
 
 def sha1_of(data):
@@ -55,15 +58,13 @@ def make_zip(members):
     return buffer.getvalue()
 
 
-GOOD_ZIP = make_zip({f'wikitext-2/{name}': text
-                     for name, text in FIXTURE_TEXTS.items()})
-GOOD_SHA1S = {name: sha1_of(text.encode())
-              for name, text in FIXTURE_TEXTS.items()}
-WRONG_ZIP = make_zip({f'wikitext-2/{name}': text.upper()
-                      for name, text in FIXTURE_TEXTS.items()})
+GOOD_ZIP = make_zip({f'wikitext-2/{name}': text for name, text in FIXTURE_TEXTS.items()})
+GOOD_SHA1S = {name: sha1_of(text.encode()) for name, text in FIXTURE_TEXTS.items()}
+WRONG_ZIP = make_zip({f'wikitext-2/{name}': text.upper() for name, text in FIXTURE_TEXTS.items()})
 
 
 # ---------------------------------------------------------------- the server
+
 
 class MirrorHandler(http.server.BaseHTTPRequestHandler):
     """Answers each path with the behaviour registered in server.routes."""
@@ -131,7 +132,7 @@ def truncated(handler):
     handler.send_header('Content-Type', 'application/zip')
     handler.send_header('Content-Length', str(len(GOOD_ZIP)))
     handler.end_headers()
-    handler.wfile.write(GOOD_ZIP[:len(GOOD_ZIP) // 2])
+    handler.wfile.write(GOOD_ZIP[: len(GOOD_ZIP) // 2])
     # HTTP/1.0: the connection closes when the handler returns
 
 
@@ -236,25 +237,25 @@ def cache(tmp_path):
 
 
 def fetch(mirrors, cache_dir, **kwargs):
-    options = dict(archive_sha1=sha1_of(GOOD_ZIP), member_sha1s=GOOD_SHA1S,
-                   timeout=TIMEOUT)
+    options = dict(archive_sha1=sha1_of(GOOD_ZIP), member_sha1s=GOOD_SHA1S, timeout=TIMEOUT)
     options.update(kwargs)
-    return wikitext2.wikitext2_dir(mirrors=mirrors, cache_dir=cache_dir,
-                                   **options)
+    return wikitext2.wikitext2_dir(mirrors=mirrors, cache_dir=cache_dir, **options)
 
 
 def contents(directory):
     """Every path under directory, relative, sorted."""
     if not directory.exists():
         return []
-    return sorted(str(path.relative_to(directory))
-                  for path in directory.rglob('*'))
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob('*'))
 
 
-VERIFIED_CACHE = ['wikitext-2', 'wikitext-2-v1.zip',
-                  'wikitext-2/wiki.test.tokens',
-                  'wikitext-2/wiki.train.tokens',
-                  'wikitext-2/wiki.valid.tokens']
+VERIFIED_CACHE = [
+    'wikitext-2',
+    'wikitext-2-v1.zip',
+    'wikitext-2/wiki.test.tokens',
+    'wikitext-2/wiki.train.tokens',
+    'wikitext-2/wiki.valid.tokens',
+]
 
 
 def assert_fixture_data(data_dir):
@@ -269,6 +270,7 @@ def unused_port():
 
 
 # ----------------------------------------------------------------- downloads
+
 
 def test_browser_user_agent_gets_past_the_403(mirror, cache):
     url = mirror('ua')
@@ -296,10 +298,8 @@ FAILURES = [
 ]
 
 
-@pytest.mark.parametrize('route, reason', FAILURES,
-                         ids=[route for route, _ in FAILURES])
-def test_a_failing_mirror_leaves_nothing_in_the_cache(mirror, cache, route,
-                                                      reason):
+@pytest.mark.parametrize('route, reason', FAILURES, ids=[route for route, _ in FAILURES])
+def test_a_failing_mirror_leaves_nothing_in_the_cache(mirror, cache, route, reason):
     url = mirror(route)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([url], cache)
@@ -317,8 +317,7 @@ def test_same_members_in_another_archive_are_refused(server, mirror, cache):
         for name, text in FIXTURE_TEXTS.items():
             archive.writestr(f'wikitext-2/{name}', text)
     body = stored_zip.getvalue()
-    server.routes['/repacked/wikitext-2-v1.zip'] = (
-        lambda handler: handler.send_body(body))
+    server.routes['/repacked/wikitext-2-v1.zip'] = lambda handler: handler.send_body(body)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([mirror('repacked')], cache)
     assert f'got {sha1_of(body)}' in failure.value.attempts[0][1]
@@ -329,8 +328,7 @@ def test_connect_timeout_is_reported_as_a_timeout():
     # urllib wraps a timeout while connecting in URLError; a read timeout
     # arrives bare (the stalled mirrors above).
     wrapped = urllib.error.URLError(TimeoutError('timed out'))
-    assert wikitext2._reason(wrapped, 2) == wikitext2._reason(
-        TimeoutError('timed out'), 2)
+    assert wikitext2._reason(wrapped, 2) == wikitext2._reason(TimeoutError('timed out'), 2)
     assert 'timeout after 2 s' in wikitext2._reason(wrapped, 2)
 
 
@@ -347,16 +345,13 @@ def test_failing_mirrors_then_a_good_one_last(server, mirror, cache):
     data_dir = fetch([mirror(route) for route in failing + ['good']], cache)
     assert_fixture_data(data_dir)
     assert contents(cache) == VERIFIED_CACHE
-    assert sha1_of((cache / 'wikitext-2-v1.zip').read_bytes()) == sha1_of(
-        GOOD_ZIP)
-    assert [path.split('/')[1] for path in server.requests] == failing + [
-        'good']
+    assert sha1_of((cache / 'wikitext-2-v1.zip').read_bytes()) == sha1_of(GOOD_ZIP)
+    assert [path.split('/')[1] for path in server.requests] == failing + ['good']
 
 
 def test_redirect_is_followed(server, mirror, cache):
     assert_fixture_data(fetch([mirror('redirect')], cache))
-    assert server.requests == ['/redirect/wikitext-2-v1.zip',
-                               '/good/wikitext-2-v1.zip']
+    assert server.requests == ['/redirect/wikitext-2-v1.zip', '/good/wikitext-2-v1.zip']
 
 
 def test_file_url_mirror(tmp_path, cache):
@@ -366,15 +361,13 @@ def test_file_url_mirror(tmp_path, cache):
     assert_fixture_data(fetch([archive.as_uri()], cache))
 
 
-def test_all_mirrors_failing_lists_each_url_reason_and_what_to_do(mirror,
-                                                                  cache):
+def test_all_mirrors_failing_lists_each_url_reason_and_what_to_do(mirror, cache):
     urls = [mirror('forbidden'), mirror('html'), mirror('wrong')]
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch(urls, cache)
     message = str(failure.value)
     assert [source for source, _ in failure.value.attempts] == urls
-    for url, reason in zip(urls, ['HTTP 403', 'HTML page',
-                                  'checksum mismatch']):
+    for url, reason in zip(urls, ['HTTP 403', 'HTML page', 'checksum mismatch']):
         line = message.index(url)
         assert reason in message[line:].splitlines()[1]  # reason under URL
     assert wikitext2.DIR_ENV in message
@@ -383,8 +376,7 @@ def test_all_mirrors_failing_lists_each_url_reason_and_what_to_do(mirror,
     assert sha1_of(GOOD_ZIP) in message
 
 
-def test_mirrors_environment_variable_replaces_the_list(monkeypatch, mirror,
-                                                        cache):
+def test_mirrors_environment_variable_replaces_the_list(monkeypatch, mirror, cache):
     urls = [mirror('forbidden'), mirror('missing')]
     monkeypatch.setenv(wikitext2.MIRRORS_ENV, '  '.join(urls))
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
@@ -410,8 +402,7 @@ def test_too_large_download_is_refused(monkeypatch, mirror, cache):
     assert contents(cache) == []
 
 
-def test_progress_is_shown_for_long_downloads(monkeypatch, capsys, mirror,
-                                              cache):
+def test_progress_is_shown_for_long_downloads(monkeypatch, capsys, mirror, cache):
     monkeypatch.setattr(wikitext2, '_PROGRESS_MIN_BYTES', 1)
     fetch([mirror('good')], cache)
     lines = capsys.readouterr().err.splitlines()
@@ -427,13 +418,12 @@ def test_short_download_prints_nothing(capsys, mirror, cache):
 
 @pytest.mark.parametrize('member', ['../../evil.txt', '/tmp/evil.txt'])
 def test_archive_with_a_path_outside_the_target_is_rejected(
-        server, mirror, tmp_path, cache, member):
-    members = {f'wikitext-2/{name}': text
-               for name, text in FIXTURE_TEXTS.items()}
+    server, mirror, tmp_path, cache, member
+):
+    members = {f'wikitext-2/{name}': text for name, text in FIXTURE_TEXTS.items()}
     members[member] = 'escaped'
     evil_zip = make_zip(members)
-    server.routes['/evil/wikitext-2-v1.zip'] = (
-        lambda handler: handler.send_body(evil_zip))
+    server.routes['/evil/wikitext-2-v1.zip'] = lambda handler: handler.send_body(evil_zip)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([mirror('evil')], cache, archive_sha1=sha1_of(evil_zip))
     assert 'unsafe path' in failure.value.attempts[0][1]
@@ -442,11 +432,9 @@ def test_archive_with_a_path_outside_the_target_is_rejected(
     assert not (tmp_path / 'evil.txt').exists()
 
 
-def test_archive_without_the_expected_members_is_rejected(server, mirror,
-                                                          cache):
+def test_archive_without_the_expected_members_is_rejected(server, mirror, cache):
     flat_zip = make_zip(FIXTURE_TEXTS)  # members not under wikitext-2/
-    server.routes['/flat/wikitext-2-v1.zip'] = (
-        lambda handler: handler.send_body(flat_zip))
+    server.routes['/flat/wikitext-2-v1.zip'] = lambda handler: handler.send_body(flat_zip)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([mirror('flat')], cache, archive_sha1=sha1_of(flat_zip))
     assert 'missing wikitext-2/wiki.' in failure.value.attempts[0][1]
@@ -454,6 +442,7 @@ def test_archive_without_the_expected_members_is_rejected(server, mirror,
 
 
 # --------------------------------------------------------------------- cache
+
 
 def test_verified_cache_is_used_without_network(server, mirror, cache):
     fetch([mirror('good')], cache)
@@ -474,8 +463,7 @@ def test_corrupt_cached_archive_is_fetched_again(mirror, cache):
     assert (cache / 'wikitext-2-v1.zip').read_bytes() == GOOD_ZIP
 
 
-def test_corrupt_cached_archive_is_removed_even_if_mirrors_fail(mirror,
-                                                                cache):
+def test_corrupt_cached_archive_is_removed_even_if_mirrors_fail(mirror, cache):
     cache.mkdir()
     (cache / 'wikitext-2-v1.zip').write_bytes(HTML_PAGE)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
@@ -487,8 +475,7 @@ def test_corrupt_cached_archive_is_removed_even_if_mirrors_fail(mirror,
     assert contents(cache) == []
 
 
-def test_damaged_extracted_file_is_restored_from_the_cached_archive(
-        server, mirror, cache):
+def test_damaged_extracted_file_is_restored_from_the_cached_archive(server, mirror, cache):
     data_dir = fetch([mirror('good')], cache)
     (data_dir / 'wiki.train.tokens').write_text('damaged')
     server.requests.clear()
@@ -511,14 +498,14 @@ def test_stale_temporaries_are_removed_fresh_ones_kept(mirror, cache):
     assert fresh.exists()
 
 
-def test_default_cache_dir_comes_from_the_environment(monkeypatch, tmp_path,
-                                                      mirror):
+def test_default_cache_dir_comes_from_the_environment(monkeypatch, tmp_path, mirror):
     monkeypatch.setenv(wikitext2.CACHE_ENV, str(tmp_path / 'elsewhere'))
     data_dir = fetch([mirror('good')], None)
     assert data_dir == tmp_path / 'elsewhere' / 'wikitext-2'
 
 
 # ------------------------------------------------ D2L_WIKITEXT2_DIR, notice
+
 
 def write_data_dir(directory, texts=FIXTURE_TEXTS):
     directory.mkdir(parents=True)
@@ -536,8 +523,7 @@ def test_dir_environment_variable_wins(monkeypatch, server, mirror, tmp_path):
 
 
 @pytest.mark.parametrize('make_dir', [True, False])
-def test_dir_environment_variable_without_the_file(monkeypatch, tmp_path,
-                                                   make_dir):
+def test_dir_environment_variable_without_the_file(monkeypatch, tmp_path, make_dir):
     given = tmp_path / 'data'
     if make_dir:
         given.mkdir()
@@ -548,22 +534,18 @@ def test_dir_environment_variable_without_the_file(monkeypatch, tmp_path,
     message = str(failure.value)
     assert wikitext2.DIR_ENV in message
     assert str(given) in message
-    assert ('no wiki.train.tokens' if make_dir else 'no such directory') in \
-        message
+    assert ('no wiki.train.tokens' if make_dir else 'no such directory') in message
 
 
-def test_dir_environment_variable_on_the_parent_gets_a_hint(monkeypatch,
-                                                            tmp_path):
+def test_dir_environment_variable_on_the_parent_gets_a_hint(monkeypatch, tmp_path):
     write_data_dir(tmp_path / 'data' / 'wikitext-2')
     monkeypatch.setenv(wikitext2.DIR_ENV, str(tmp_path / 'data'))
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([], tmp_path / 'cache')
-    assert f'did you mean {tmp_path / "data" / "wikitext-2"}' in str(
-        failure.value)
+    assert f'did you mean {tmp_path / "data" / "wikitext-2"}' in str(failure.value)
 
 
-def test_notice_for_a_training_file_that_is_not_official(monkeypatch, capsys,
-                                                         tmp_path):
+def test_notice_for_a_training_file_that_is_not_official(monkeypatch, capsys, tmp_path):
     data_dir = write_data_dir(tmp_path / 'data')
     other_dir = write_data_dir(tmp_path / 'other')
     monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir))
@@ -579,8 +561,7 @@ def test_notice_for_a_training_file_that_is_not_official(monkeypatch, capsys,
     assert str(tmp_path) not in lines[0] and '/' not in lines[0]
 
 
-def test_no_notice_when_the_training_file_matches(monkeypatch, capsys,
-                                                  tmp_path):
+def test_no_notice_when_the_training_file_matches(monkeypatch, capsys, tmp_path):
     data_dir = write_data_dir(tmp_path / 'data')
     monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir))
     wikitext2.wikitext2_dir(member_sha1s=GOOD_SHA1S)
@@ -589,10 +570,10 @@ def test_no_notice_when_the_training_file_matches(monkeypatch, capsys,
 
 # ------------------------------------------- Hugging Face Hub Parquet files
 
+
 def hub_rows(text):
     """The Hub's `text` column: one row per line, blank lines as ''."""
-    return [line if line.strip() else ''
-            for line in text.splitlines(keepends=True)]
+    return [line if line.strip() else '' for line in text.splitlines(keepends=True)]
 
 
 def test_tokens_text_from_rows_rebuilds_the_file():
@@ -637,13 +618,12 @@ def test_hub_parquet_source_rebuilds_the_tokens_files(server, mirror, cache):
         table = pyarrow.table({'text': hub_rows(FIXTURE_TEXTS[tokens_name])})
         pyarrow.parquet.write_table(table, buffer)
         body = buffer.getvalue()
-        server.routes[f'/hub/wikitext-2-v1/{parquet_name}'] = (
-            lambda handler, body=body: handler.send_body(
-                body, 'application/octet-stream'))
+        server.routes[f'/hub/wikitext-2-v1/{parquet_name}'] = lambda handler, body=body: (
+            handler.send_body(body, 'application/octet-stream')
+        )
     data_dir = fetch([mirror('forbidden'), hub_url(server)], cache)
     assert_fixture_data(data_dir)
-    assert contents(cache) == [path for path in VERIFIED_CACHE
-                               if path != 'wikitext-2-v1.zip']
+    assert contents(cache) == [path for path in VERIFIED_CACHE if path != 'wikitext-2-v1.zip']
 
 
 def test_hub_source_with_an_html_page_leaves_nothing(server, cache):
@@ -659,8 +639,7 @@ def test_hub_source_with_an_html_page_leaves_nothing(server, cache):
     assert contents(cache) == []
 
 
-def test_hub_source_is_skipped_without_a_parquet_reader(monkeypatch, server,
-                                                        cache):
+def test_hub_source_is_skipped_without_a_parquet_reader(monkeypatch, server, cache):
     for module in ('pyarrow', 'pyarrow.parquet', 'fastparquet'):
         monkeypatch.setitem(sys.modules, module, None)  # import fails
     server.requests.clear()
@@ -674,26 +653,31 @@ def test_hub_source_is_skipped_without_a_parquet_reader(monkeypatch, server,
 def test_default_mirrors_try_smerity_then_hub_then_s3():
     mirrors = wikitext2.DEFAULT_MIRRORS
     assert 'wikitext.smerity.com' in mirrors[0]
-    assert mirrors[1].startswith(
-        'https://huggingface.co/datasets/Salesforce/wikitext/')
+    assert mirrors[1].startswith('https://huggingface.co/datasets/Salesforce/wikitext/')
     assert mirrors[1].endswith('/')  # a Parquet directory
     assert 's3.amazonaws.com' in mirrors[-1]
 
 
 # ----------------------------------------------------------------------- CLI
 
+
 def run_cli(env_updates):
-    env = {key: value for key, value in os.environ.items()
-           if key != wikitext2.DIR_ENV}
+    env = {key: value for key, value in os.environ.items() if key != wikitext2.DIR_ENV}
     env.update(env_updates)
     return subprocess.run(
         [sys.executable, '-m', 'd2l_extras.wikitext2', '--timeout', '5'],
-        env=env, capture_output=True, text=True, timeout=60)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_failure_prints_only_the_message(monkeypatch, mirror, tmp_path):
-    settings = {wikitext2.MIRRORS_ENV: mirror('forbidden'),
-                wikitext2.CACHE_ENV: str(tmp_path / 'cache')}
+    settings = {
+        wikitext2.MIRRORS_ENV: mirror('forbidden'),
+        wikitext2.CACHE_ENV: str(tmp_path / 'cache'),
+    }
     result = run_cli(settings)
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
@@ -718,10 +702,13 @@ def test_cli_prints_the_directory(tmp_path):
 # Mounting needs root with CAP_SYS_ADMIN (as in this project's containers);
 # elsewhere the same failure is injected, and the *_tmpfs variants skip.
 
+
 def mount(*args):
     try:
-        return subprocess.run(['mount', *map(str, args)], capture_output=True,
-                              timeout=10).returncode == 0
+        return (
+            subprocess.run(['mount', *map(str, args)], capture_output=True, timeout=10).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -738,6 +725,7 @@ def mounts():
             return False
         mounted.append(directory)
         return True
+
     yield mount_here
     for directory in reversed(mounted):
         subprocess.run(['umount', '-l', str(directory)], timeout=10)
@@ -759,7 +747,8 @@ def fill_up(directory):
 
 @pytest.mark.parametrize('fault', ['tmpfs', 'injected'])
 def test_full_disk_while_extracting_keeps_the_verified_archive(
-        monkeypatch, mounts, tmp_path, fault):
+    monkeypatch, mounts, tmp_path, fault
+):
     disk = tmp_path / 'disk'
     cache = disk / 'cache'
     if fault == 'tmpfs':
@@ -773,6 +762,7 @@ def test_full_disk_while_extracting_keeps_the_verified_archive(
 
         def no_space(*args, **kwargs):
             raise OSError(errno.ENOSPC, 'No space left on device')
+
         monkeypatch.setattr(zipfile.ZipFile, 'extractall', no_space)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([], cache)
@@ -784,8 +774,7 @@ def test_full_disk_while_extracting_keeps_the_verified_archive(
     assert contents(cache) == ['wikitext-2-v1.zip']  # no half-extracted data
 
 
-def test_full_disk_while_downloading_says_what_to_do(mounts, tmp_path, mirror,
-                                                     capsys, monkeypatch):
+def test_full_disk_while_downloading_says_what_to_do(mounts, tmp_path, mirror, capsys, monkeypatch):
     monkeypatch.setattr(wikitext2, '_PROGRESS_MIN_BYTES', 1)
     small_tmpfs(mounts, tmp_path / 'disk')
     fill_up(tmp_path / 'disk')
@@ -809,26 +798,30 @@ def test_cached_archive_with_an_unrelated_error_is_not_deleted(mirror, cache):
     cache.mkdir()
     (cache / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
-        fetch([mirror('forbidden')], cache,
-              member_sha1s=dict(GOOD_SHA1S, **{'wiki.train.tokens': '0' * 40}))
+        fetch(
+            [mirror('forbidden')],
+            cache,
+            member_sha1s=dict(GOOD_SHA1S, **{'wiki.train.tokens': '0' * 40}),
+        )
     assert 'left in place' in failure.value.attempts[0][1]
     assert (cache / 'wikitext-2-v1.zip').read_bytes() == GOOD_ZIP
 
 
 @pytest.mark.parametrize('how', ['bind-ro', 'injected'])
-def test_verified_read_only_cache_is_used(monkeypatch, mounts, mirror, server,
-                                          cache, how):
+def test_verified_read_only_cache_is_used(monkeypatch, mounts, mirror, server, cache, how):
     fetch([mirror('good')], cache)
     if how == 'bind-ro':  # root ignores chmod; a read-only mount stops it
-        if not (mounts(cache, '--bind', cache) and mount('-o', 'remount,bind,ro',
-                                                  cache)):
+        if not (mounts(cache, '--bind', cache) and mount('-o', 'remount,bind,ro', cache)):
             pytest.skip('cannot make a read-only bind mount here')
         with pytest.raises(OSError):
             (cache / 'probe').write_text('x')
     else:
         real_access = os.access
-        monkeypatch.setattr(wikitext2.os, 'access', lambda path, mode: (
-            False if mode & os.W_OK else real_access(path, mode)))
+        monkeypatch.setattr(
+            wikitext2.os,
+            'access',
+            lambda path, mode: False if mode & os.W_OK else real_access(path, mode),
+        )
     server.requests.clear()
     assert_fixture_data(fetch([mirror('good')], cache))
     assert server.requests == []
@@ -841,7 +834,7 @@ def test_read_only_cache_without_data_says_so(monkeypatch, mirror, cache):
     assert wikitext2.CACHE_ENV in str(failure.value)
 
 
-RACE_SCRIPT = r'''
+RACE_SCRIPT = r"""
 import json, multiprocessing, sys, traceback
 from pathlib import Path
 from d2l_extras import wikitext2
@@ -870,7 +863,7 @@ with multiprocessing.get_context('fork').Pool(int(workers)) as pool:
     failures = sum(pool.map(work, range(int(workers))), [])
 print(f'{len(failures)} failures', *failures[:3], sep='\n')
 sys.exit(1 if failures else 0)
-'''
+"""
 
 
 def test_processes_filling_one_cache_at_once_all_succeed(tmp_path):
@@ -882,14 +875,25 @@ def test_processes_filling_one_cache_at_once_all_succeed(tmp_path):
     env = dict(os.environ)
     env.pop(wikitext2.DIR_ENV, None)
     result = subprocess.run(
-        [sys.executable, '-c', RACE_SCRIPT, str(tmp_path / 'caches'),
-         archive.as_uri(), json.dumps(sha1s), '50', '4'],
-        env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            '-c',
+            RACE_SCRIPT,
+            str(tmp_path / 'caches'),
+            archive.as_uri(),
+            json.dumps(sha1s),
+            '50',
+            '4',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys,
-                                                      mirror, cache):
+def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys, mirror, cache):
     monkeypatch.setattr(wikitext2, '_PROGRESS_AFTER_SECONDS', 0.3)
     started = time.monotonic()
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
@@ -902,14 +906,14 @@ def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys,
     assert 'finished' not in err
 
 
-def test_interrupted_download_does_not_say_finished(monkeypatch, capsys,
-                                                    mirror, cache):
+def test_interrupted_download_does_not_say_finished(monkeypatch, capsys, mirror, cache):
     monkeypatch.setattr(wikitext2, '_PROGRESS_MIN_BYTES', 1)
     real_update = wikitext2._Progress.update
 
     def interrupt(self, received):
         real_update(self, received)
         raise KeyboardInterrupt
+
     monkeypatch.setattr(wikitext2._Progress, 'update', interrupt)
     with pytest.raises(KeyboardInterrupt):
         fetch([mirror('good')], cache)
@@ -919,16 +923,19 @@ def test_interrupted_download_does_not_say_finished(monkeypatch, capsys,
 
 # ------------------------------------------------ files that are not right
 
+
 def write_hub_parquet(directory, column):
     """The Hub's Parquet files under directory; column(tokens name) -> rows."""
     if parquet_reader_or_skip() != 'pyarrow':
         pytest.skip('writing the fixture Parquet files needs pyarrow')
     import pyarrow
     import pyarrow.parquet
+
     directory.mkdir(parents=True)
     for parquet_name, tokens_name in wikitext2.PARQUET_FILES.items():
-        pyarrow.parquet.write_table(pyarrow.table({'text': column(tokens_name)}),
-                                    directory / parquet_name)
+        pyarrow.parquet.write_table(
+            pyarrow.table({'text': column(tokens_name)}), directory / parquet_name
+        )
 
 
 def test_file_url_parquet_mirror(tmp_path, cache):
@@ -948,10 +955,8 @@ def test_parquet_with_a_text_column_of_numbers_is_explained(tmp_path, cache):
 JAPANESE = ' \n = 日本語の記事 = \n \n 吾輩 は 猫 で ある 。 \n'
 
 
-@pytest.mark.parametrize('codec, named', [('cp932', 'Shift_JIS'),
-                                          ('euc_jp', 'EUC-JP')])
-def test_corpus_that_is_not_utf8_says_which_file_and_encoding(
-        monkeypatch, tmp_path, codec, named):
+@pytest.mark.parametrize('codec, named', [('cp932', 'Shift_JIS'), ('euc_jp', 'EUC-JP')])
+def test_corpus_that_is_not_utf8_says_which_file_and_encoding(monkeypatch, tmp_path, codec, named):
     data_dir = write_data_dir(tmp_path / 'data')
     (data_dir / 'wiki.train.tokens').write_bytes(JAPANESE.encode(codec))
     monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir))
@@ -963,12 +968,14 @@ def test_corpus_that_is_not_utf8_says_which_file_and_encoding(
     assert 'iconv -f' in message
 
 
-@pytest.mark.parametrize('target, expected', [
-    ('wiki.train.tokens', 'this is the file itself'),
-    ('wikitext-2-v1.zip', 'a zip: extract it'),
-])
-def test_dir_variable_on_a_file_says_what_was_expected(monkeypatch, tmp_path,
-                                                       target, expected):
+@pytest.mark.parametrize(
+    'target, expected',
+    [
+        ('wiki.train.tokens', 'this is the file itself'),
+        ('wikitext-2-v1.zip', 'a zip: extract it'),
+    ],
+)
+def test_dir_variable_on_a_file_says_what_was_expected(monkeypatch, tmp_path, target, expected):
     data_dir = write_data_dir(tmp_path / 'data')
     (data_dir / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)
     monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir / target))
@@ -978,14 +985,18 @@ def test_dir_variable_on_a_file_says_what_was_expected(monkeypatch, tmp_path,
     assert 'no such directory' not in str(failure.value)
 
 
-@pytest.mark.parametrize('mirrors, hint', [
-    ('/srv/wikitext-2-v1.zip', 'file:///srv/wikitext-2-v1.zip'),
-    (r'C:\data\wikitext-2-v1.zip', 'a Windows path'),
-    ('file:///media/usb stick/wikitext-2-v1.zip',
-     'file:///media/usb%20stick/wikitext-2-v1.zip'),
-])
-def test_mirror_list_entry_that_is_not_a_url(monkeypatch, cache, mirrors,
-                                             hint):
+@pytest.mark.parametrize(
+    'mirrors, hint',
+    [
+        ('/srv/wikitext-2-v1.zip', 'file:///srv/wikitext-2-v1.zip'),
+        (r'C:\data\wikitext-2-v1.zip', 'a Windows path'),
+        (
+            'file:///media/usb stick/wikitext-2-v1.zip',
+            'file:///media/usb%20stick/wikitext-2-v1.zip',
+        ),
+    ],
+)
+def test_mirror_list_entry_that_is_not_a_url(monkeypatch, cache, mirrors, hint):
     monkeypatch.setenv(wikitext2.MIRRORS_ENV, mirrors)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch(None, cache)
@@ -994,19 +1005,25 @@ def test_mirror_list_entry_that_is_not_a_url(monkeypatch, cache, mirrors,
 
 
 def run_cli_args(args, env_updates):
-    env = {key: value for key, value in os.environ.items()
-           if key != wikitext2.DIR_ENV}
+    env = {key: value for key, value in os.environ.items() if key != wikitext2.DIR_ENV}
     env.update(env_updates)
-    return subprocess.run([sys.executable, '-m', 'd2l_extras.wikitext2',
-                           *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, '-m', 'd2l_extras.wikitext2', *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize('case', ['timeout-inf', 'timeout-word', 'not-utf8',
-                                  'plain-path-mirror', 'deadline'])
+@pytest.mark.parametrize(
+    'case', ['timeout-inf', 'timeout-word', 'not-utf8', 'plain-path-mirror', 'deadline']
+)
 def test_cli_prints_one_explanation_and_exits_1(mirror, tmp_path, case):
-    settings = {wikitext2.CACHE_ENV: str(tmp_path / 'cache'),
-                wikitext2.MIRRORS_ENV: mirror('forbidden')}
+    settings = {
+        wikitext2.CACHE_ENV: str(tmp_path / 'cache'),
+        wikitext2.MIRRORS_ENV: mirror('forbidden'),
+    }
     args = []
     if case == 'timeout-inf':
         args, expected = ['--timeout', 'inf'], 'timeout'

@@ -9,6 +9,7 @@
   snippets) and ``book.css`` (wrapped code lines), HTML builders only;
 * :mod:`.exercise_ja`: 演習, the book's word for an exercise, in sphinx-exercise's titles.
 """
+
 from typing import Any
 
 from sphinx.application import Sphinx

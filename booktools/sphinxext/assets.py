@@ -1,6 +1,7 @@
 """The book's static files (``static/``): the favicon, ``book-ja.js`` (Japanese UI
 strings, the sidebar toggles, search snippets) and ``book.css`` (wrapped code lines).
 Registered for HTML builders only."""
+
 from pathlib import Path
 from typing import Any
 

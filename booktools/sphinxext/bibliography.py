@@ -3,6 +3,7 @@
 Citations resolve to the bibliography of their own page first (sphinxcontrib-bibtex), so each
 chapter page lists its own references.
 """
+
 import json
 import re
 from typing import Any

@@ -2,6 +2,7 @@
 
 Used through ``html_search_options: {type: booktools.sphinxext.search_ja.JapaneseCodeSplitter}``.
 """
+
 import re
 from typing import Any
 

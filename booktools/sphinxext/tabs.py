@@ -27,12 +27,11 @@ from ..frameworks import FRAMEWORKS, SYNC_GROUP, TAB_METADATA_KEY, TITLES
 logger = logging.getLogger(__name__)
 
 
-
 def _framework_of(node: nodes.Node) -> str | None:
     """The ``tab`` metadata of a rendered MyST-NB code cell, else None."""
-    if not isinstance(node, nodes.container) or node.get("nb_element") != "cell_code":
+    if not isinstance(node, nodes.container) or node.get('nb_element') != 'cell_code':
         return None
-    return node.get("cell_metadata", {}).get(TAB_METADATA_KEY)
+    return node.get('cell_metadata', {}).get(TAB_METADATA_KEY)
 
 
 def _tab_item(framework: str, cells: list[nodes.Node]) -> nodes.container:
@@ -40,16 +39,14 @@ def _tab_item(framework: str, cells: list[nodes.Node]) -> nodes.container:
     label = nodes.rubric(
         TITLES[framework],
         nodes.Text(TITLES[framework]),
-        classes=["sd-tab-label"],
+        classes=['sd-tab-label'],
         sync_id=framework,
         sync_group=SYNC_GROUP,
     )
-    content = create_component(
-        "tab-content", classes=["sd-tab-content"], children=cells
-    )
+    content = create_component('tab-content', classes=['sd-tab-content'], children=cells)
     return create_component(
-        "tab-item",
-        classes=["sd-tab-item"],
+        'tab-item',
+        classes=['sd-tab-item'],
         selected=False,
         children=[label, content],
     )
@@ -89,23 +86,21 @@ class FrameworkTabs(SphinxTransform):
             framework = _framework_of(cell)
             if framework not in FRAMEWORKS:
                 logger.warning(
-                    "code cell has tab metadata %r; expected one of %s "
-                    "(fix the tabbed notebook generator)",
+                    'code cell has tab metadata %r; expected one of %s '
+                    '(fix the tabbed notebook generator)',
                     framework,
-                    ", ".join(repr(name) for name in FRAMEWORKS),
+                    ', '.join(repr(name) for name in FRAMEWORKS),
                     location=cell,
-                    type="framework_tabs",
-                    subtype="unknown_tab",
+                    type='framework_tabs',
+                    subtype='unknown_tab',
                 )
                 continue
             by_framework[framework].append(cell)
         tab_set = create_component(
-            "tab-set",
-            classes=["sd-tab-set", "framework-tabs"],
+            'tab-set',
+            classes=['sd-tab-set', 'framework-tabs'],
             children=[
-                _tab_item(framework, group)
-                for framework, group in by_framework.items()
-                if group
+                _tab_item(framework, group) for framework, group in by_framework.items() if group
             ],
         )
         tab_set.source, tab_set.line = cells[0].source, cells[0].line
@@ -113,6 +108,6 @@ class FrameworkTabs(SphinxTransform):
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.setup_extension("sphinx_design")
+    app.setup_extension('sphinx_design')
     app.add_transform(FrameworkTabs)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    return {'parallel_read_safe': True, 'parallel_write_safe': True}
