@@ -6,13 +6,14 @@
     python -m booktools pages                # the tabbed book pages, from the notebooks
     python -m booktools student DIR          # a copy of the book without solutions
     python -m booktools offline-data [DIR]   # WikiText-2 valid+test as an offline corpus
+    python -m booktools pdf [--framework F] [--student]   # one PDF per framework (_build/pdf)
 """
 import argparse
 import pathlib
 import sys
 import time
 
-from . import book, corpus
+from . import book, corpus, pdf
 from .frameworks import FRAMEWORKS
 from .paths import OFFLINE_CORPUS_DIR, ROOT, notebook_path
 
@@ -47,6 +48,11 @@ def main(argv=None):
     student.add_argument('target', type=pathlib.Path)
     offline = commands.add_parser('offline-data', help='build the offline corpus directory')
     offline.add_argument('target', type=pathlib.Path, nargs='?', default=OFFLINE_CORPUS_DIR)
+    pdfs = commands.add_parser('pdf', help='one PDF per framework into _build/pdf/')
+    pdfs.add_argument('--framework', choices=FRAMEWORKS, action='append',
+                      help='only this framework (repeatable)')
+    pdfs.add_argument('--student', action='store_true',
+                      help="also the student's edition (no solutions)")
     args = parser.parse_args(argv)
 
     if args.command == 'sync':
@@ -76,6 +82,18 @@ def main(argv=None):
         return 0
     if args.command == 'student':
         print(book.student_tree(args.target))
+        return 0
+    if args.command == 'pdf':
+        editions = (False, True) if args.student else (False,)
+        try:
+            for student in editions:
+                for fw in args.framework or FRAMEWORKS:
+                    pdf.build(fw, student)
+                if not args.framework and (where := pdf.publish(student)):
+                    print(f'copied into {where.relative_to(ROOT)}')
+        except RuntimeError as error:
+            print(f'error: {error}', file=sys.stderr)
+            return 1
         return 0
     if args.command == 'offline-data':
         print(corpus.offline_corpus(args.target))

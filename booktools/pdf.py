@@ -8,6 +8,7 @@ outputs only, typeset by LuaLaTeX with luatexja and the Noto CJK fonts.
 Each tree is built with ``jupyter-book build --builder pdflatex``; the HTML books link the PDFs
 of their own edition under ``pdf/`` (:func:`publish` copies them there).
 """
+
 import os
 import pathlib
 import shutil
@@ -41,26 +42,30 @@ SPHINX_LATEX = {
         'pointsize': '10pt',
         'polyglossia': '',
         'babel': '',
-        'fontpkg': '\n'.join([
-            r'\usepackage{luatexja-fontspec}',
-            r'\setmainjfont{Noto Serif CJK JP}[BoldFont=Noto Sans CJK JP Bold]',
-            r'\setsansjfont{Noto Sans CJK JP}[BoldFont=Noto Sans CJK JP Bold]',
-            r'\setmonofont{DejaVu Sans Mono}[Scale=MatchLowercase]',
-            r'\setmonojfont{Noto Sans CJK JP}',
-        ]),
-        'preamble': '\n'.join([
-            r'\tracinglostchars=2',
-            r'\usepackage{etoolbox}',
-            # the table of contents and the preface are front matter: unnumbered, roman pages
-            # (the preface ends with \mainmatter)
-            r'\pretocmd{\sphinxtableofcontents}{\frontmatter}{}{}',
-            r'\patchcmd{\sphinxtableofcontents}{\pagenumbering{arabic}}{}{}'
-            r'{\PackageWarning{bert-book}{sphinxtableofcontents not patched}}',
-            r'\setlength{\footskip}{2\baselineskip}',  # ltjsbook leaves it 0 for fancyhdr
-            # Sphinx adds the bibliography to the table of contents, and so does ltjsbook
-            r'\patchcmd{\thebibliography}{\addcontentsline{toc}{chapter}{\bibname}}{}{}'
-            r'{\PackageWarning{bert-book}{thebibliography of ltjsbook not patched}}',
-        ]),
+        'fontpkg': '\n'.join(
+            [
+                r'\usepackage{luatexja-fontspec}',
+                r'\setmainjfont{Noto Serif CJK JP}[BoldFont=Noto Sans CJK JP Bold]',
+                r'\setsansjfont{Noto Sans CJK JP}[BoldFont=Noto Sans CJK JP Bold]',
+                r'\setmonofont{DejaVu Sans Mono}[Scale=MatchLowercase]',
+                r'\setmonojfont{Noto Sans CJK JP}',
+            ]
+        ),
+        'preamble': '\n'.join(
+            [
+                r'\tracinglostchars=2',
+                r'\usepackage{etoolbox}',
+                # the table of contents and the preface are front matter: unnumbered, roman pages
+                # (the preface ends with \mainmatter)
+                r'\pretocmd{\sphinxtableofcontents}{\frontmatter}{}{}',
+                r'\patchcmd{\sphinxtableofcontents}{\pagenumbering{arabic}}{}{}'
+                r'{\PackageWarning{bert-book}{sphinxtableofcontents not patched}}',
+                r'\setlength{\footskip}{2\baselineskip}',  # ltjsbook leaves it 0 for fancyhdr
+                # Sphinx adds the bibliography to the table of contents, and so does ltjsbook
+                r'\patchcmd{\thebibliography}{\addcontentsline{toc}{chapter}{\bibname}}{}{}'
+                r'{\PackageWarning{bert-book}{thebibliography of ltjsbook not patched}}',
+            ]
+        ),
         'fncychap': '',
         'printindex': '',
         'sphinxsetup': 'verbatimwrapslines=true, verbatimforcewraps=true',
@@ -69,10 +74,6 @@ SPHINX_LATEX = {
     'nb_mime_priority_overrides': [['latex', 'image/svg+xml', 15]],
 }
 EXTRA_EXTENSIONS = ['sphinxcontrib.rsvgconverter']
-#: the Debian packages the PDF build needs (the Makefile's `pdf-deps` installs them)
-DEBIAN_PACKAGES = ('texlive-luatex', 'texlive-lang-japanese', 'texlive-latex-recommended',
-                   'texlive-latex-extra', 'texlive-fonts-recommended', 'latexmk',
-                   'fonts-noto-cjk', 'fonts-dejavu-core', 'librsvg2-bin', 'poppler-utils')
 
 
 def pdf_stem(framework, student=False):
@@ -89,27 +90,35 @@ def _preface(framework, student, root):
     first section; the sections after it describe the HTML book) and what this PDF holds."""
     front = (root / 'chapters' / 'index.md').read_text(encoding='utf-8')
     intro = front.split('\n## ', 1)[0].split('\n', 1)[1].strip()
-    others = '、'.join(f'`{pdf_stem(fw, student)}.pdf`（{TITLES[fw]} 版）'
-                      for fw in FRAMEWORKS if fw != framework)
-    contents = ('演習の解答は含みません。' if student else '演習の解答も含みます。')
-    return '\n\n'.join([
-        '# はじめに',
-        intro,
-        f'この PDF は {TITLES[framework]} 版で、本文のコードと出力は {TITLES[framework]} のもの'
-        f'だけを収めています。{contents}もう一方のフレームワークの版は {others} です。'
-        f'各章のノートブックはリポジトリの `chapters/{framework}/` にあり、JupyterLab で'
-        '実行できます。',
-        '```{bibliography}\n```',
-        '```{raw} latex\n\\mainmatter\n```',
-    ]) + '\n'
+    others = '、'.join(
+        f'`{pdf_stem(fw, student)}.pdf`（{TITLES[fw]} 版）' for fw in FRAMEWORKS if fw != framework
+    )
+    contents = '演習の解答は含みません。' if student else '演習の解答も含みます。'
+    return (
+        '\n\n'.join(
+            [
+                '# はじめに',
+                intro,
+                f'この PDF は {TITLES[framework]} 版で、本文のコードと出力は {TITLES[framework]} のもの'
+                f'だけを収めています。{contents}もう一方のフレームワークの版は {others} です。'
+                f'各章のノートブックはリポジトリの `chapters/{framework}/` にあり、JupyterLab で'
+                '実行できます。',
+                '```{bibliography}\n```',
+                '```{raw} latex\n\\mainmatter\n```',
+            ]
+        )
+        + '\n'
+    )
 
 
 def _config(framework, student, root):
     config = yaml.safe_load((root / '_config.yml').read_text(encoding='utf-8'))
     config['title'] = pdf_title(framework, student)
     latex = config.setdefault('latex', {})
-    latex['latex_documents'] = {'targetname': f'{pdf_stem(framework, student)}.tex',
-                                'toctree_only': True}
+    latex['latex_documents'] = {
+        'targetname': f'{pdf_stem(framework, student)}.tex',
+        'toctree_only': True,
+    }
     sphinx_config = config['sphinx']['config']
     # LaTeX gathers every bibliography into one list at the end of the PDF: the per-page
     # bibliographies would repeat works cited in two chapters there, so the preface holds
@@ -117,8 +126,9 @@ def _config(framework, student, root):
     extensions = []
     for name in sphinx_config['extensions']:
         if name == sphinxext.__name__:
-            extensions += [f'{name}.{feature}' for feature in sphinxext.FEATURES
-                           if feature != 'bibliography']
+            extensions += [
+                f'{name}.{feature}' for feature in sphinxext.FEATURES if feature != 'bibliography'
+            ]
         else:
             extensions.append(name)
     sphinx_config['extensions'] = extensions + EXTRA_EXTENSIONS
@@ -131,12 +141,16 @@ def _toc(root):
     chapters keep the numbers of the HTML book)."""
     toc = yaml.safe_load((root / '_toc.yml').read_text(encoding='utf-8'))
     if 'chapters' not in toc:
-        raise ValueError(f'{root / "_toc.yml"}: the PDF build expects a list of chapters '
-                         '(no parts); adapt booktools/pdf.py:_toc to the new layout')
+        raise ValueError(
+            f'{root / "_toc.yml"}: the PDF build expects a list of chapters '
+            '(no parts); adapt booktools/pdf.py:_toc to the new layout'
+        )
     options = toc.pop('options', {})
-    return {'format': toc['format'], 'root': ROOT_PAGE,
-            'parts': [{'chapters': [{'file': PREFACE}]},
-                      {**options, 'chapters': toc['chapters']}]}
+    return {
+        'format': toc['format'],
+        'root': ROOT_PAGE,
+        'parts': [{'chapters': [{'file': PREFACE}]}, {**options, 'chapters': toc['chapters']}],
+    }
 
 
 def book_tree(framework, target, student=False, root=ROOT):
@@ -169,7 +183,8 @@ def book_tree(framework, target, student=False, root=ROOT):
         if not notebooks.is_executed(executed[framework]):
             raise RuntimeError(
                 f'{notebook_path(name, framework, notebook_root)} has code cells that were '
-                'never executed; run `make notebooks` first')
+                'never executed; run `make notebooks` first'
+            )
         nb = notebooks.tabbed_notebook(items, name, executed, index, student, framework)
         book.write_notebook(nb, tabbed_path(name, target))
     book.write_if_changed(target / f'{ROOT_PAGE}.md', f'# {pdf_title(framework, student)}\n')
@@ -189,17 +204,43 @@ def build(framework, student=False, root=ROOT):
     start = time.perf_counter()
     print(f'building {stem}.pdf ...', flush=True)
     result = subprocess.run(
-        [str(pathlib.Path(sys.executable).with_name('jupyter-book')), 'build', str(tree),
-         '--builder', 'pdflatex', '-W', '-n', '--keep-going'],
-        env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            str(pathlib.Path(sys.executable).with_name('jupyter-book')),
+            'build',
+            str(tree),
+            '--builder',
+            'pdflatex',
+            '-W',
+            '-n',
+            '--keep-going',
+        ],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     latex_dir = tree / '_build' / 'latex'
     built = latex_dir / f'{stem}.pdf'
     if result.returncode != 0 or not built.exists():
         print(result.stdout[-6000:], file=sys.stderr)
-        raise RuntimeError(f'the PDF build of {stem} failed; the LaTeX log is '
-                           f'{latex_dir / (stem + ".log")}')
+        raise RuntimeError(
+            f'the PDF build of {stem} failed; the LaTeX log is {latex_dir / (stem + ".log")}'
+        )
     PDF_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copy2(built, PDF_DIR / built.name)
     shutil.copy2(latex_dir / f'{stem}.log', PDF_DIR / f'{stem}.log')
     print(f'  {PDF_DIR / built.name} in {time.perf_counter() - start:.0f} s', flush=True)
     return PDF_DIR / built.name
+
+
+def publish(student=False, site=None):
+    """Copy the PDFs of one edition into its HTML site as ``pdf/bert-book-<framework>.pdf``
+    (the name the HTML book links, :mod:`booktools.sphinxext.pdf_links`)."""
+    site = site or (BUILD_DIR / 'student' / 'html' if student else BUILD_DIR / 'html')
+    if not site.is_dir():
+        return None
+    (site / 'pdf').mkdir(exist_ok=True)
+    for fw in FRAMEWORKS:
+        shutil.copy2(PDF_DIR / f'{pdf_stem(fw, student)}.pdf', site / 'pdf' / f'{pdf_stem(fw)}.pdf')
+    return site / 'pdf'

@@ -5,13 +5,14 @@
 * :mod:`.tabs`: MXNet | PyTorch tabs around the code cells of the tabbed pages;
 * :mod:`.search_ja`: a Japanese search splitter that also indexes whole words;
 * :mod:`.bibliography`: every page that cites a work lists its own references;
-* :mod:`.assets`: the favicon and ``book-ja.js`` (Japanese UI strings), HTML builders only.
+* :mod:`.assets`: the favicon and ``book-ja.js`` (Japanese UI strings), HTML builders only;
+* :mod:`.pdf_links`: the front page links the PDFs (``make pdf``), HTML builders only.
 """
 from typing import Any
 
 from sphinx.application import Sphinx
 
-FEATURES = ('tabs', 'search_ja', 'bibliography', 'assets')
+FEATURES = ('tabs', 'search_ja', 'bibliography', 'assets', 'pdf_links')
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
