@@ -5,10 +5,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUILD_OPTS := -W -n --keep-going
 PYTEST := $(PY) -m pytest
-UNIT := not notebook and not book and not browser and not slow and not classroom
+UNIT := not notebook and not book and not browser and not slow and not classroom and not pdf
+# what `make pdf` needs from Debian: LuaLaTeX with luatexja, latexmk, the Noto CJK and DejaVu
+# fonts, rsvg-convert (SVG plots -> PDF) and pdftotext (the pdf tests)
+PDF_PACKAGES := texlive-luatex texlive-lang-japanese texlive-latex-recommended \
+  texlive-latex-extra texlive-fonts-recommended latexmk fonts-noto-cjk fonts-dejavu-core \
+  librsvg2-bin poppler-utils
 
-.PHONY: book book-student pages notebooks sync check unit lint test bench browser-deps clean \
-	classroom
+.PHONY: book book-student pages notebooks sync check unit lint test bench browser-deps pdf \
+  pdf-deps classroom clean
 
 # A venv with the pinned requirements and this project installed in editable mode.
 $(STAMP): requirements.txt pyproject.toml
@@ -66,12 +71,24 @@ browser-deps:
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get update -qq && \
 	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
+pdf-deps:
+	@dpkg -s $(PDF_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "installing the LaTeX packages and fonts for the PDF build"; \
+	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ $$(id -u) -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $(PDF_PACKAGES); }
+
+# One PDF per framework, teacher's and student's editions, into _build/pdf/; copied into the
+# HTML sites already built (_build/html/pdf/, _build/student/html/pdf/), which link them.
+pdf: notebooks pdf-deps
+	$(PY) -m booktools pdf --student
+
 # Everything: the fast tier first, then the nbgrader course (it builds and grades its own
 # copy), the books, the browser and the notebooks.
 test: unit
 	$(PYTEST) -m classroom
 	$(MAKE) book book-student browser-deps
-	$(PYTEST) -m "not ($(UNIT)) and not classroom"
+	$(PYTEST) -m "not ($(UNIT)) and not classroom and not pdf"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -7,13 +7,14 @@
     python -m booktools student DIR          # a copy of the book without solutions
     python -m booktools offline-data [DIR]   # WikiText-2 valid+test as an offline corpus
     python -m booktools classroom [DIR]      # the nbgrader course: source/ and release/
+    python -m booktools pdf [--framework F] [--student]   # one PDF per framework (_build/pdf)
 """
 import argparse
 import pathlib
 import sys
 import time
 
-from . import book, corpus
+from . import book, corpus, pdf
 from .frameworks import FRAMEWORKS
 from .paths import OFFLINE_CORPUS_DIR, ROOT, notebook_path
 
@@ -51,6 +52,11 @@ def main(argv=None):
     course = commands.add_parser('classroom', help='build the nbgrader course from the chapters')
     course.add_argument('target', type=pathlib.Path, nargs='?', default=None,
                         help='course directory (default: _build/classroom)')
+    pdfs = commands.add_parser('pdf', help='one PDF per framework into _build/pdf/')
+    pdfs.add_argument('--framework', choices=FRAMEWORKS, action='append',
+                      help='only this framework (repeatable)')
+    pdfs.add_argument('--student', action='store_true',
+                      help="also the student's edition (no solutions)")
     args = parser.parse_args(argv)
 
     if args.command == 'sync':
@@ -80,6 +86,18 @@ def main(argv=None):
         return 0
     if args.command == 'student':
         print(book.student_tree(args.target))
+        return 0
+    if args.command == 'pdf':
+        editions = (False, True) if args.student else (False,)
+        try:
+            for student in editions:
+                for fw in args.framework or FRAMEWORKS:
+                    pdf.build(fw, student)
+                if not args.framework and (where := pdf.publish(student)):
+                    print(f'copied into {where.relative_to(ROOT)}')
+        except RuntimeError as error:
+            print(f'error: {error}', file=sys.stderr)
+            return 1
         return 0
     if args.command == 'offline-data':
         print(corpus.offline_corpus(args.target))

@@ -160,13 +160,15 @@ def _region_start(kind, label):
     return f'```{{solution-start}} {label}\n:label: sol-{label}\n:class: dropdown\n```'
 
 
-def tabbed_notebook(items, name, executed, known_labels, student=False):
+def tabbed_notebook(items, name, executed, known_labels, student=False, framework=None):
     """The book page of a chapter: every code cell of both frameworks, in source order.
 
     ``executed`` maps each framework to its executed notebook; each code cell keeps that
     framework's outputs and is marked ``metadata.tab`` for the framework-tabs extension.
+    With ``framework`` (the PDF of one framework), the page holds only that framework's
+    code cells and prose, without tabs and without the download line.
     """
-    executed_cells = {fw: {c.get('id'): c for c in executed[fw].cells} for fw in FRAMEWORKS}
+    executed_cells = {fw: {c.get('id'): c for c in nb.cells} for fw, nb in executed.items()}
     cells, region, pending_tabs, ids = [], None, [], _CellIds()
 
     def add_markdown(text):
@@ -181,6 +183,8 @@ def tabbed_notebook(items, name, executed, known_labels, student=False):
         cell_id = ids.next_code() if item.kind == 'code' else None
         if student and item.region and item.region[0] == 'solution':
             continue
+        if framework and framework not in item.frameworks():
+            continue
         if item.region != region:
             flush_tabs()
             if region:
@@ -188,23 +192,26 @@ def tabbed_notebook(items, name, executed, known_labels, student=False):
             if item.region:
                 add_markdown(_region_start(*item.region))
             region = item.region
-        if item.kind == 'markdown' and item.tab:
+        if item.kind == 'markdown' and item.tab and not framework:
             pending_tabs.append(item)
             continue
         flush_tabs()
         if item.kind == 'markdown':
             add_markdown(markup.to_myst(item.text, known_labels))
-            if index == 0:
+            if index == 0 and not framework:
                 add_markdown(_download_line(name))
             continue
         for fw in item.frameworks():
+            if framework and fw != framework:
+                continue
             source_cell = executed_cells[fw].get(cell_id)
             if source_cell is None or source_cell.source != item.text:
                 raise ValueError(f'{name}: the {fw} notebook is out of date at cell '
                                  f'{cell_id}; run `python -m booktools sync`')
             cell = copy.deepcopy(source_cell)
             cell.id = f'{cell_id}-{fw}'
-            cell.metadata[TAB_METADATA_KEY] = fw
+            if not framework:
+                cell.metadata[TAB_METADATA_KEY] = fw
             cells.append(cell)
     flush_tabs()
     if region:

@@ -7,14 +7,15 @@
 * :mod:`.bibliography`: every page that cites a work lists its own references;
 * :mod:`.assets`: the favicon, ``book-ja.js`` (Japanese UI strings, sidebar toggles, search
   snippets) and ``book.css`` (wrapped code lines), HTML builders only;
-* :mod:`.exercise_ja`: 演習, the book's word for an exercise, in sphinx-exercise's titles.
+* :mod:`.exercise_ja`: 演習, the book's word for an exercise, in sphinx-exercise's titles;
+* :mod:`.pdf_links`: the front page links the PDFs (``make pdf``), HTML builders only.
 """
 
 from typing import Any
 
 from sphinx.application import Sphinx
 
-FEATURES = ('tabs', 'search_ja', 'bibliography', 'assets', 'exercise_ja')
+FEATURES = ('tabs', 'search_ja', 'bibliography', 'assets', 'exercise_ja', 'pdf_links')
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
