@@ -25,3 +25,5 @@ from mxnet import autograd, gluon, init, np, npx  # noqa: E402,F401
 from mxnet.gluon import nn  # noqa: E402,F401
 
 npx.set_np()
+
+from d2l_extras.animator import Animator  # noqa: E402,F401 -- replaces d2l's, same interface

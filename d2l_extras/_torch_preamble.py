@@ -10,3 +10,5 @@ import torch  # noqa: F401
 from d2l.torch import *  # noqa: F401,F403 -- d2l 1.0.3's general utilities (Timer, Vocab, ...)
 from torch import nn  # noqa: F401
 from torch.nn import functional as F  # noqa: F401
+
+from d2l_extras.animator import Animator  # noqa: E402,F401 -- replaces d2l's, same interface
