@@ -18,6 +18,7 @@ def parse_args(argv=None, description=__doc__):
                         help='global minibatch: the examples of all workers in one step')
     parser.add_argument('--max-len', type=int, default=64)
     parser.add_argument('--lr', type=float, default=0.01)
+    parser.add_argument('--optimizer', choices=['adam', 'sgd'], default='adam')
     parser.add_argument('--seed', type=int, default=0,
                         help='the same on every worker: examples, shuffling, initial weights')
     parser.add_argument('--save-every', type=int, default=None, help='steps between saves')
@@ -54,7 +55,7 @@ def main(argv=None):
         net = d2l.BERTModel(len(vocab), **config)
         shard, whole, speed = d2l.train_bert_distributed(
             train_iter, sampler, net, vocab, config, device, args.steps, args.checkpoint,
-            args.lr, args.save_every)
+            args.lr, args.save_every, args.optimizer)
         param_sum = sum(p.detach().double().sum().item() for p in net.parameters())
         report(rank, num_workers, shard, whole, speed, param_sum)
     finally:

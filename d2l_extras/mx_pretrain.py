@@ -25,7 +25,7 @@ def main(argv=None):
     net.initialize(init.Xavier())
     shard, whole, speed = d2l.train_bert_distributed(
         train_iter, sampler, net, vocab, config, kv, args.steps, args.checkpoint, args.lr,
-        args.save_every)
+        args.save_every, args.optimizer)
     param_sum = sum(float(p.data().astype('float64').sum())
                     for p in net.collect_params().values())
     report(kv.rank, kv.num_workers, shard, whole, speed, param_sum)

@@ -797,9 +797,13 @@ def _write_checkpoint_bytes(path, payload):
               + hashlib.sha256(payload).digest())
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name,
                                      suffix='.tmp', delete=False) as f:
-        f.write(header + payload)
-        f.flush()
-        os.fsync(f.fileno())  # On the disk before it takes the real name
+        try:
+            f.write(header + payload)
+            f.flush()
+            os.fsync(f.fileno())  # On the disk before it takes the real name
+        except BaseException:
+            os.remove(f.name)
+            raise
     os.replace(f.name, path)
 
 def _read_checkpoint_bytes(path):
@@ -827,7 +831,7 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 236
+# chapters/bert-distributed.md, line 240
 import pickle
 
 def save_checkpoint(path, net, trainer, step, vocab, config):
@@ -871,11 +875,12 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 328
+# chapters/bert-distributed.md, line 332
 _STATS_KEY = 999999  # KVStore key for the summed losses and counts
 
 def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
-                           num_steps, checkpoint, lr=0.01, save_every=None):
+                           num_steps, checkpoint, lr=0.01, save_every=None,
+                           optimizer='adam'):
     """Pretrain BERT on this worker's shards with the `dist_sync` KVStore
     `kv`, continuing from `checkpoint` if it exists; rank 0 plots and saves
     it. Return (mean MLM loss, mean NSP loss) of this worker's shards and of
@@ -885,7 +890,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     """
     rank, num_workers = kv.rank, kv.num_workers
     vocab_size, loss = len(vocab), gluon.loss.SoftmaxCELoss()
-    trainer = gluon.Trainer(net.collect_params(), 'adam',
+    trainer = gluon.Trainer(net.collect_params(), optimizer,
                             {'learning_rate': lr}, kvstore=kv,
                             update_on_kvstore=False)
     step = 0
@@ -936,7 +941,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 458
+# chapters/bert-distributed.md, line 465
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -947,7 +952,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_heads=num_heads, num_layers=num_layers, dropout=dropout)
 
 
-# chapters/bert-distributed.md, line 615
+# chapters/bert-distributed.md, line 622
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -960,7 +965,7 @@ def checkpoint_parameters(path):
                 for name, value in npx.load(f'{tmp}/params').items()}
 
 
-# chapters/bert-distributed.md, line 651
+# chapters/bert-distributed.md, line 658
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 

@@ -817,9 +817,13 @@ def _write_checkpoint_bytes(path, payload):
               + hashlib.sha256(payload).digest())
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name,
                                      suffix='.tmp', delete=False) as f:
-        f.write(header + payload)
-        f.flush()
-        os.fsync(f.fileno())  # On the disk before it takes the real name
+        try:
+            f.write(header + payload)
+            f.flush()
+            os.fsync(f.fileno())  # On the disk before it takes the real name
+        except BaseException:
+            os.remove(f.name)
+            raise
     os.replace(f.name, path)
 
 def _read_checkpoint_bytes(path):
@@ -847,7 +851,7 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 274
+# chapters/bert-distributed.md, line 278
 def save_checkpoint(path, net, trainer, step, vocab, config):
     """Save the model, the optimizer (Adam) state, the step, the random
     number generator, the vocabulary and the model's configuration to
@@ -889,9 +893,10 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 391
+# chapters/bert-distributed.md, line 396
 def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
-                           num_steps, checkpoint, lr=0.01, save_every=None):
+                           num_steps, checkpoint, lr=0.01, save_every=None,
+                           optimizer='adam'):
     """Pretrain BERT on this worker's shards with DistributedDataParallel,
     continuing from `checkpoint` if it exists; rank 0 plots and saves it.
     Return (mean MLM loss, mean NSP loss) of this worker's shards and of the
@@ -902,7 +907,8 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
     rank, num_workers = dist.get_rank(), dist.get_world_size()
     vocab_size, loss = len(vocab), nn.CrossEntropyLoss(reduction='none')
     net = net.to(device)
-    trainer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer_class = {'adam': torch.optim.Adam, 'sgd': torch.optim.SGD}
+    trainer = optimizer_class[optimizer](net.parameters(), lr=lr)
     state = [None]
     if rank == 0 and pathlib.Path(checkpoint).exists():
         state = [load_checkpoint(checkpoint)]
@@ -955,7 +961,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 467
+# chapters/bert-distributed.md, line 474
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -970,7 +976,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 mlm_in_features=num_hiddens, nsp_in_features=num_hiddens)
 
 
-# chapters/bert-distributed.md, line 491
+# chapters/bert-distributed.md, line 498
 def init_distributed():
     """Join the process group that torchrun describes in the environment;
     return (rank, number of workers, device).
@@ -987,7 +993,7 @@ def init_distributed():
     return dist.get_rank(), dist.get_world_size(), device
 
 
-# chapters/bert-distributed.md, line 626
+# chapters/bert-distributed.md, line 633
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -997,7 +1003,7 @@ def checkpoint_parameters(path):
             for name, value in load_checkpoint(path)['model'].items()}
 
 
-# chapters/bert-distributed.md, line 674
+# chapters/bert-distributed.md, line 681
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 
