@@ -762,7 +762,7 @@ def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
     return train_iter, sampler, train_set.vocab
 
 
-# chapters/bert-distributed.md, line 144
+# chapters/bert-distributed.md, line 147
 def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
                          valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y,
                          nsp_y):
@@ -782,7 +782,7 @@ def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
     return mlm_l, nsp_l, stats
 
 
-# chapters/bert-distributed.md, line 187
+# chapters/bert-distributed.md, line 190
 _CHECKPOINT_MAGIC = b'D2LCKPT1'
 
 def _write_checkpoint_bytes(path, payload):
@@ -831,7 +831,7 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 240
+# chapters/bert-distributed.md, line 243
 import pickle
 
 def save_checkpoint(path, net, trainer, step, vocab, config):
@@ -875,7 +875,7 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 332
+# chapters/bert-distributed.md, line 335
 _STATS_KEY = 999999  # KVStore key for the summed losses and counts
 
 def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
@@ -897,6 +897,12 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     if pathlib.Path(checkpoint).exists():
         step = restore_checkpoint(load_checkpoint(checkpoint), net, trainer)
     kv.init(_STATS_KEY, np.zeros(4))
+    # Finish the deferred initialization with one forward pass, and let the
+    # trainer copy rank 0's parameters to every worker now: if that copy is
+    # left to the first trainer.step, MXNet 1.9 can lose that step's update
+    _get_shard_loss_sums(net, loss, vocab_size, *next(iter(train_iter)))
+    trainer.allreduce_grads()
+    npx.waitall()
     animator = d2l.Animator(xlabel='step', ylabel='loss', xlim=[1, num_steps],
                             legend=['mlm', 'nsp']) if rank == 0 else None
     # Sums of this worker's MLM and NSP losses and of the global minibatches'
@@ -941,7 +947,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 465
+# chapters/bert-distributed.md, line 474
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -952,7 +958,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_heads=num_heads, num_layers=num_layers, dropout=dropout)
 
 
-# chapters/bert-distributed.md, line 622
+# chapters/bert-distributed.md, line 631
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -965,7 +971,7 @@ def checkpoint_parameters(path):
                 for name, value in npx.load(f'{tmp}/params').items()}
 
 
-# chapters/bert-distributed.md, line 658
+# chapters/bert-distributed.md, line 667
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 

@@ -777,12 +777,15 @@ def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
         seed=seed, drop_last=True)
     batch_sampler = torch.utils.data.BatchSampler(
         sampler, batch_size // num_workers, drop_last=True)
+    # Its own generator: making an iterator would otherwise draw a number from
+    # the global one, which also draws the dropout masks (see resuming)
     train_iter = torch.utils.data.DataLoader(
-        train_set, sampler=batch_sampler, batch_size=None, num_workers=0)
+        train_set, sampler=batch_sampler, batch_size=None, num_workers=0,
+        generator=torch.Generator())
     return train_iter, sampler, train_set.vocab
 
 
-# chapters/bert-distributed.md, line 162
+# chapters/bert-distributed.md, line 165
 def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
                          valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y,
                          nsp_y):
@@ -802,7 +805,7 @@ def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
     return mlm_l, nsp_l, stats
 
 
-# chapters/bert-distributed.md, line 187
+# chapters/bert-distributed.md, line 190
 _CHECKPOINT_MAGIC = b'D2LCKPT1'
 
 def _write_checkpoint_bytes(path, payload):
@@ -851,7 +854,7 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 278
+# chapters/bert-distributed.md, line 281
 def save_checkpoint(path, net, trainer, step, vocab, config):
     """Save the model, the optimizer (Adam) state, the step, the random
     number generator, the vocabulary and the model's configuration to
@@ -893,7 +896,7 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 396
+# chapters/bert-distributed.md, line 405
 def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
                            num_steps, checkpoint, lr=0.01, save_every=None,
                            optimizer='adam'):
@@ -961,7 +964,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 474
+# chapters/bert-distributed.md, line 483
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -976,7 +979,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 mlm_in_features=num_hiddens, nsp_in_features=num_hiddens)
 
 
-# chapters/bert-distributed.md, line 498
+# chapters/bert-distributed.md, line 507
 def init_distributed():
     """Join the process group that torchrun describes in the environment;
     return (rank, number of workers, device).
@@ -993,7 +996,7 @@ def init_distributed():
     return dist.get_rank(), dist.get_world_size(), device
 
 
-# chapters/bert-distributed.md, line 633
+# chapters/bert-distributed.md, line 642
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -1003,7 +1006,7 @@ def checkpoint_parameters(path):
             for name, value in load_checkpoint(path)['model'].items()}
 
 
-# chapters/bert-distributed.md, line 681
+# chapters/bert-distributed.md, line 690
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 

@@ -69,6 +69,14 @@ def max_relative_difference(a, b):
     return max(np.linalg.norm(a[k] - b[k]) / max(np.linalg.norm(b[k]), 1e-12) for k in a)
 
 
+def assert_same_parameters(a, b, rtol, atol):
+    """Element-wise within rtol; atol for tensors whose gradient is 0 in exact arithmetic
+    (the key bias of attention: softmax ignores it), which hold only rounding noise."""
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=rtol, atol=atol, err_msg=name)
+
+
 @pytest.mark.parametrize('framework', ['pytorch', 'mxnet'])
 def test_two_workers_with_half_batches_equal_one_worker(framework, tmp_path):
     # SGD: Adam divides a gradient by its own size, so a rounding difference in a gradient near
@@ -84,7 +92,7 @@ def test_two_workers_with_half_batches_equal_one_worker(framework, tmp_path):
     b = parameters(framework, tmp_path / 'one.ckpt')
     constant = {k: np.zeros_like(v) + v.mean() for k, v in a.items()}
     assert max_relative_difference(a, constant) > 1e-3  # not a stub: real parameters
-    assert max_relative_difference(a, b) < 1e-5, one + two
+    assert_same_parameters(a, b, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize('framework', ['pytorch', 'mxnet'])
@@ -99,7 +107,7 @@ def test_resume_continues_the_same_run(framework, tmp_path):
     straight = parameters(framework, tmp_path / 'straight.ckpt')
     resumed = parameters(framework, tmp_path / 'resumed.ckpt')
     assert max_relative_difference(straight, two_steps) > 1e-4  # the 2 more steps did change it
-    assert max_relative_difference(resumed, straight) < 1e-6
+    assert_same_parameters(resumed, straight, rtol=1e-6, atol=1e-8)
 
 
 DYING_WORKERS = {
@@ -134,8 +142,9 @@ def test_a_dead_worker_stops_the_launcher(framework, tmp_path):
     else:
         result = run(mx_launch(2, [str(script)], timeout=100), timeout=120)
         assert result.returncode == 1
-        assert 'worker 1' in result.stderr and 'exited with code 3' in result.stderr, \
-            result.stderr[-2000:]
+        # The scheduler numbers the workers, so the launcher's 'worker i' may be either
+        assert 'mx_launch: worker' in result.stderr, result.stderr[-2000:]
+        assert 'exited with code 3' in result.stderr, result.stderr[-2000:]
 
 
 @pytest.fixture(scope='module')
