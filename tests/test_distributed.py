@@ -88,6 +88,8 @@ def test_two_workers_with_half_batches_equal_one_worker(framework, tmp_path):
     shard_losses = [line.split('; ')[0] for line in two]
     assert shard_losses[0].split(':')[1] != shard_losses[1].split(':')[1]
     assert len({line.split('; ')[2] for line in two}) == 1, two
+    # ... and the global minibatches' losses of one worker
+    assert {line.split('; ')[1] for line in two} == {one[0].split('; ')[1]}, one + two
     a = parameters(framework, tmp_path / 'two.ckpt')
     b = parameters(framework, tmp_path / 'one.ckpt')
     constant = {k: np.zeros_like(v) + v.mean() for k, v in a.items()}
