@@ -897,12 +897,18 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     if pathlib.Path(checkpoint).exists():
         step = restore_checkpoint(load_checkpoint(checkpoint), net, trainer)
     kv.init(_STATS_KEY, np.zeros(4))
-    # Finish the deferred initialization with one forward pass, and let the
-    # trainer copy rank 0's parameters to every worker now: if that copy is
-    # left to the first trainer.step, MXNet 1.9 can lose that step's update
+    # Every worker has made the same parameters (same seed or checkpoint).
+    # The trainer copies rank 0's to every worker when it first uses the
+    # KVStore, and in MXNet 1.9 that copy sometimes gave zeros for a
+    # parameter: make the copy now (after one forward pass that finishes the
+    # deferred initialization), then put the parameters back
     _get_shard_loss_sums(net, loss, vocab_size, *next(iter(train_iter)))
+    params = {name: p.data().copy()
+              for name, p in net.collect_params().items()}
     trainer.allreduce_grads()
     npx.waitall()
+    for name, p in net.collect_params().items():
+        p.set_data(params[name])
     animator = d2l.Animator(xlabel='step', ylabel='loss', xlim=[1, num_steps],
                             legend=['mlm', 'nsp']) if rank == 0 else None
     # Sums of this worker's MLM and NSP losses and of the global minibatches'
@@ -947,7 +953,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 474
+# chapters/bert-distributed.md, line 480
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -958,7 +964,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_heads=num_heads, num_layers=num_layers, dropout=dropout)
 
 
-# chapters/bert-distributed.md, line 631
+# chapters/bert-distributed.md, line 637
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -971,7 +977,7 @@ def checkpoint_parameters(path):
                 for name, value in npx.load(f'{tmp}/params').items()}
 
 
-# chapters/bert-distributed.md, line 667
+# chapters/bert-distributed.md, line 673
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 

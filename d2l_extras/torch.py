@@ -896,7 +896,7 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 405
+# chapters/bert-distributed.md, line 411
 def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
                            num_steps, checkpoint, lr=0.01, save_every=None,
                            optimizer='adam'):
@@ -964,7 +964,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 483
+# chapters/bert-distributed.md, line 489
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -979,7 +979,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 mlm_in_features=num_hiddens, nsp_in_features=num_hiddens)
 
 
-# chapters/bert-distributed.md, line 507
+# chapters/bert-distributed.md, line 513
 def init_distributed():
     """Join the process group that torchrun describes in the environment;
     return (rank, number of workers, device).
@@ -996,7 +996,7 @@ def init_distributed():
     return dist.get_rank(), dist.get_world_size(), device
 
 
-# chapters/bert-distributed.md, line 642
+# chapters/bert-distributed.md, line 648
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -1006,7 +1006,7 @@ def checkpoint_parameters(path):
             for name, value in load_checkpoint(path)['model'].items()}
 
 
-# chapters/bert-distributed.md, line 690
+# chapters/bert-distributed.md, line 696
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 
