@@ -9,6 +9,7 @@ over the time of its training steps, communication included; startup and data pr
 not counted). The throughput of a run is the sum over its workers. It measures and prints; it
 judges nothing.
 """
+
 import argparse
 import os
 import platform
@@ -34,30 +35,58 @@ def machine():
     except FileNotFoundError:
         pass
     import torch
+
     gpus = ', '.join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    return (f'{cpu}, {psutil.cpu_count(logical=False)} cores ({psutil.cpu_count()} logical), '
-            f'{psutil.virtual_memory().total / 2**30:.0f} GiB, GPU: {gpus or "none"}; '
-            f'Python {platform.python_version()}, torch {torch.__version__}')
+    return (
+        f'{cpu}, {psutil.cpu_count(logical=False)} cores ({psutil.cpu_count()} logical), '
+        f'{psutil.virtual_memory().total / 2**30:.0f} GiB, GPU: {gpus or "none"}; '
+        f'Python {platform.python_version()}, torch {torch.__version__}'
+    )
 
 
 def run(framework, num_workers, threads, steps, batch_size, timeout=900):
     """Pairs/s of every worker of one launch."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = ['--batch-size', str(batch_size), '--steps', str(steps),
-                '--checkpoint', os.path.join(tmp, 'bert.ckpt')]
+        args = [
+            '--batch-size',
+            str(batch_size),
+            '--steps',
+            str(steps),
+            '--checkpoint',
+            os.path.join(tmp, 'bert.ckpt'),
+        ]
         if framework == 'pytorch':
-            command = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
-                       f'--nproc_per_node={num_workers}', '-m', 'd2l_extras.ddp_pretrain', *args]
+            command = [
+                sys.executable,
+                '-m',
+                'torch.distributed.run',
+                '--standalone',
+                f'--nproc_per_node={num_workers}',
+                '-m',
+                'd2l_extras.ddp_pretrain',
+                *args,
+            ]
         else:
-            command = [sys.executable, '-m', 'd2l_extras.mx_launch', '--num-workers',
-                       str(num_workers), '--', sys.executable, '-m', 'd2l_extras.mx_pretrain',
-                       *args]
+            command = [
+                sys.executable,
+                '-m',
+                'd2l_extras.mx_launch',
+                '--num-workers',
+                str(num_workers),
+                '--',
+                sys.executable,
+                '-m',
+                'd2l_extras.mx_pretrain',
+                *args,
+            ]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MPLBACKEND='Agg')
-        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
-                                timeout=timeout)
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout
+        )
     if result.returncode != 0:
-        raise RuntimeError(f'{framework} with {num_workers} workers failed:\n'
-                           f'{result.stderr[-2000:]}')
+        raise RuntimeError(
+            f'{framework} with {num_workers} workers failed:\n{result.stderr[-2000:]}'
+        )
     return [float(m.group(3)) for m in map(RATE.match, result.stdout.splitlines()) if m]
 
 
@@ -69,21 +98,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
     use_offline_corpus()
     print(f'Machine: {machine()}')
-    print(f'Model of sec_bert-pretraining (2 layers, 128 hidden units), global batch '
-          f'{args.batch_size}, max_len 64, {args.steps} steps, CPU; corpus: WikiText-2 '
-          f'validation + test splits (not the official training split).')
+    print(
+        f'Model of sec_bert-pretraining (2 layers, 128 hidden units), global batch '
+        f'{args.batch_size}, max_len 64, {args.steps} steps, CPU; corpus: WikiText-2 '
+        f'validation + test splits (not the official training split).'
+    )
     print(f'load average (1 min) at start: {os.getloadavg()[0]:.2f}')
     print()
-    print('| framework | processes | threads per process | pairs/s (sum of workers) '
-          '| per worker |')
+    print('| framework | processes | threads per process | pairs/s (sum of workers) | per worker |')
     print('| --- | ---: | ---: | ---: | --- |')
     cores = psutil.cpu_count(logical=False) or 1
     for framework in args.frameworks:
-        for num_workers, threads in ((1, cores), (1, max(cores // 2, 1)),
-                                     (2, max(cores // 2, 1))):
+        for num_workers, threads in ((1, cores), (1, max(cores // 2, 1)), (2, max(cores // 2, 1))):
             rates = run(framework, num_workers, threads, args.steps, args.batch_size)
-            print(f'| {framework} | {num_workers} | {threads} | {sum(rates):,.1f} | '
-                  f'{", ".join(f"{r:.1f}" for r in rates)} |', flush=True)
+            print(
+                f'| {framework} | {num_workers} | {threads} | {sum(rates):,.1f} | '
+                f'{", ".join(f"{r:.1f}" for r in rates)} |',
+                flush=True,
+            )
     print()
     print(f'load average (1 min) at end: {os.getloadavg()[0]:.2f}')
 

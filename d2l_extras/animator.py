@@ -8,6 +8,7 @@ one moves the existing lines (``set_data``) on every ``add``, and shows the figu
 ends (matplotlib's inline backend shows open figures then) is the final state.
 The preambles (``_mxnet_preamble``, ``_torch_preamble``) install it as ``d2l.Animator``.
 """
+
 import time
 
 from IPython import display, get_ipython
@@ -34,17 +35,30 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
 class Animator:
     """For plotting data in animation: d2l.Animator's arguments and ``add(x, y)``."""
 
-    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
-                 xscale='linear', yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'), nrows=1,
-                 ncols=1, figsize=(3.5, 2.5), min_interval=0.5):
+    def __init__(
+        self,
+        xlabel=None,
+        ylabel=None,
+        legend=None,
+        xlim=None,
+        ylim=None,
+        xscale='linear',
+        yscale='linear',
+        fmts=('-', 'm--', 'g-.', 'r:'),
+        nrows=1,
+        ncols=1,
+        figsize=(3.5, 2.5),
+        min_interval=0.5,
+    ):
         legend = [] if legend is None else legend
         use_svg_display()
         self.fig, self.axes = plt.subplots(nrows, ncols, figsize=figsize)
         if nrows * ncols == 1:
             self.axes = [self.axes]
         self.xlim, self.ylim, self.legend = xlim, ylim, legend
-        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale,
-                                            yscale, legend)
+        self.config_axes = lambda: set_axes(
+            self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend
+        )
         self.X, self.Y, self.fmts = None, None, fmts
         self.lines = []
         self.min_interval = min_interval

@@ -1,6 +1,7 @@
 """Data-parallel pretraining (sec_bert-distributed): two workers equal one worker, launchers
 stop on a dead worker, checkpoints resume exactly and refuse damaged files, and the Animator
 works headless. Every process runs on 127.0.0.1 with one thread and a timeout."""
+
 import os
 import socket
 import subprocess
@@ -13,8 +14,20 @@ import pytest
 from booktools.paths import ROOT
 
 TIMEOUT = 240  # seconds for one launch: import, data, a few steps of a tiny BERT
-TINY = ['--batch-size', '16', '--max-len', '32', '--num-hiddens', '32', '--ffn-num-hiddens',
-        '64', '--num-heads', '2', '--num-layers', '1']
+TINY = [
+    '--batch-size',
+    '16',
+    '--max-len',
+    '32',
+    '--num-hiddens',
+    '32',
+    '--ffn-num-hiddens',
+    '64',
+    '--num-heads',
+    '2',
+    '--num-layers',
+    '1',
+]
 
 
 def free_port():
@@ -24,31 +37,59 @@ def free_port():
 
 
 def run(command, timeout=TIMEOUT):
-    env = dict(os.environ, OMP_NUM_THREADS='1', MPLBACKEND='Agg',
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout,
-                          cwd=ROOT)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MPLBACKEND='Agg',
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]),
+    )
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
 
 
 def torchrun(num_workers, args):
-    return [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={num_workers}',
-            '--nnodes=1', '--rdzv-backend=c10d', f'--rdzv-endpoint=127.0.0.1:{free_port()}',
-            *args]
+    return [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        f'--nproc_per_node={num_workers}',
+        '--nnodes=1',
+        '--rdzv-backend=c10d',
+        f'--rdzv-endpoint=127.0.0.1:{free_port()}',
+        *args,
+    ]
 
 
 def mx_launch(num_workers, args, timeout=TIMEOUT - 20):
-    return [sys.executable, '-m', 'd2l_extras.mx_launch', '--num-workers', str(num_workers),
-            '--num-servers', '1', '--timeout', str(timeout), '--', sys.executable, *args]
+    return [
+        sys.executable,
+        '-m',
+        'd2l_extras.mx_launch',
+        '--num-workers',
+        str(num_workers),
+        '--num-servers',
+        '1',
+        '--timeout',
+        str(timeout),
+        '--',
+        sys.executable,
+        *args,
+    ]
 
 
 def pretrain(framework, num_workers, checkpoint, *args):
     """Launch the chapter's workers; return their report lines."""
     if framework == 'pytorch':
-        command = torchrun(num_workers, ['-m', 'd2l_extras.ddp_pretrain', *TINY, *args,
-                                         '--checkpoint', str(checkpoint)])
+        command = torchrun(
+            num_workers,
+            ['-m', 'd2l_extras.ddp_pretrain', *TINY, *args, '--checkpoint', str(checkpoint)],
+        )
     else:
-        command = mx_launch(num_workers, ['-m', 'd2l_extras.mx_pretrain', *TINY, *args,
-                                          '--checkpoint', str(checkpoint)])
+        command = mx_launch(
+            num_workers,
+            ['-m', 'd2l_extras.mx_pretrain', *TINY, *args, '--checkpoint', str(checkpoint)],
+        )
     result = run(command)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     reports = sorted(line for line in result.stdout.splitlines() if line.startswith('worker'))
@@ -113,14 +154,14 @@ def test_resume_continues_the_same_run(framework, tmp_path):
 
 
 DYING_WORKERS = {
-    'pytorch': '''
+    'pytorch': """
         import os, torch, torch.distributed as dist
         dist.init_process_group('gloo')
         if dist.get_rank() == 1:
             os._exit(3)  # dies while rank 0 waits for it in all_reduce
         dist.all_reduce(torch.ones(1))
-    ''',
-    'mxnet': '''
+    """,
+    'mxnet': """
         import os, mxnet as mx
         kv = mx.kv.create('dist_sync')
         if kv.rank == 1:
@@ -130,7 +171,8 @@ DYING_WORKERS = {
         out = mx.nd.zeros(1)
         kv.pull(0, out=out)
         out.wait_to_read()
-    '''}
+    """,
+}
 
 
 @pytest.mark.parametrize('framework', ['pytorch', 'mxnet'])
@@ -170,11 +212,14 @@ def test_checkpoint_round_trip(saved_checkpoint):
     assert not list(saved_checkpoint.parent.glob('*.tmp'))  # the temporary file was renamed
 
 
-@pytest.mark.parametrize('damage, message', [
-    (lambda data: data[:len(data) // 2], 'truncated'),
-    (lambda data: data[:-10] + bytes(10), 'corrupted'),
-    (lambda data: b'PK' + data[2:], 'not a checkpoint'),
-])
+@pytest.mark.parametrize(
+    'damage, message',
+    [
+        (lambda data: data[: len(data) // 2], 'truncated'),
+        (lambda data: data[:-10] + bytes(10), 'corrupted'),
+        (lambda data: b'PK' + data[2:], 'not a checkpoint'),
+    ],
+)
 def test_damaged_checkpoint_is_refused(saved_checkpoint, tmp_path, damage, message):
     from d2l_extras import mxnet as mxd2l
     from d2l_extras import torch as d2l
@@ -205,14 +250,16 @@ def test_crash_while_saving_keeps_the_old_checkpoint(saved_checkpoint, tmp_path,
 
 def test_headless_script_plots_with_the_animator(tmp_path):
     script = tmp_path / 'plot.py'
-    script.write_text(textwrap.dedent(f'''
+    script.write_text(
+        textwrap.dedent(f"""
         from d2l_extras import torch as d2l
         animator = d2l.Animator(xlabel='step', ylabel='loss', xlim=[1, 3], legend=['mlm', 'nsp'])
         for step in range(3):
             animator.add(step + 1, (3.0 - step, 0.7))
         animator.fig.savefig({str(tmp_path / 'plot.png')!r})
         print(list(animator.lines[0].get_ydata()))
-    '''))
+    """)
+    )
     result = run([sys.executable, str(script)], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == '[3.0, 2.0, 1.0]'  # no '<Figure ...>' lines in a script
