@@ -26,3 +26,4 @@ from mxnet.gluon import nn  # noqa: E402,F401
 
 npx.set_np()
 from d2l_extras._display import use_svg_display  # noqa: E402,F401 -- SVG and PNG plots
+from d2l_extras.animator import Animator  # noqa: E402,F401 -- replaces d2l's, same interface

@@ -12,3 +12,4 @@ from torch import nn  # noqa: F401
 from torch.nn import functional as F  # noqa: F401
 
 from d2l_extras._display import use_svg_display  # noqa: E402,F401 -- SVG and PNG plots
+from d2l_extras.animator import Animator  # noqa: E402,F401 -- replaces d2l's, same interface

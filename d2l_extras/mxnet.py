@@ -1,6 +1,6 @@
 """The BERT chapters' `#@save` code for mxnet, with d2l 1.0.3's utilities.
 
-Generated from chapters/bert.md, chapters/bert-dataset.md, chapters/bert-pretraining.md by `python -m booktools sync`: edit the chapters, not this file.
+Generated from chapters/bert.md, chapters/bert-dataset.md, chapters/bert-pretraining.md, chapters/bert-distributed.md by `python -m booktools sync`: edit the chapters, not this file.
 Use it as `from d2l_extras import mxnet as d2l`.
 """
 from d2l_extras._mxnet_preamble import *  # noqa: F403 -- imports and runtime settings
@@ -713,6 +713,298 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
         ls.append(mlm_l + nsp_l)
         npx.waitall()
     return mlm_ls, nsp_ls, ls
+
+
+# chapters/bert-distributed.md, line 32 (:numref:`sec_bert-distributed`)
+import hashlib
+import io
+import pathlib
+import tempfile
+
+
+# chapters/bert-distributed.md, line 79
+class ShardSampler(gluon.data.Sampler):
+    """Yield this worker's share of every global minibatch of `batch_size`
+    examples (what DistributedSampler and BatchSampler do in PyTorch).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    def __init__(self, num_examples, batch_size, rank, num_workers, seed=0):
+        if batch_size % num_workers:
+            raise ValueError(f'batch_size={batch_size} must be a multiple of '
+                             f'the number of workers ({num_workers})')
+        self.num_examples, self.batch_size = num_examples, batch_size
+        self.rank, self.num_workers = rank, num_workers
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        # The same order on every worker: same seed, same epoch
+        order = onp.random.default_rng(self.seed + self.epoch).permutation(
+            self.num_examples)
+        for i in range(len(self)):
+            batch = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield batch[self.rank::self.num_workers].tolist()
+
+    def __len__(self):
+        return self.num_examples // self.batch_size
+
+def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
+    """This worker's shards of WikiText-2: global minibatches of `batch_size`
+    examples; return (iter, sampler, vocab).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    with _gc_paused():
+        train_set = _WikiTextDataset(_read_wiki(d2l.wikitext2_dir()), max_len,
+                                     seed)
+    sampler = ShardSampler(len(train_set), batch_size, rank, num_workers, seed)
+    train_iter = gluon.data.DataLoader(train_set, batch_sampler=sampler)
+    return train_iter, sampler, train_set.vocab
+
+
+# chapters/bert-distributed.md, line 147
+def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
+                         valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y,
+                         nsp_y):
+    """Sums of the MLM and NSP losses of one shard, and [sum of the MLM
+    losses, sum of the NSP losses, no. of prediction positions, no. of
+    sentence pairs] as one array (the numbers that the workers add up).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    _, mlm_Y_hat, nsp_Y_hat = net(tokens_X, segments_X,
+                                  valid_lens_x.reshape(-1), pred_positions_X)
+    mlm_l = loss(mlm_Y_hat.reshape((-1, vocab_size)), mlm_Y.reshape(-1),
+                 mlm_weights_X.reshape((-1, 1))).sum()
+    nsp_l = loss(nsp_Y_hat, nsp_y).sum()
+    stats = np.stack([mlm_l.detach(), nsp_l.detach(), mlm_weights_X.sum(),
+                      np.array(nsp_y.shape[0], dtype=mlm_l.dtype)])
+    return mlm_l, nsp_l, stats
+
+
+# chapters/bert-distributed.md, line 190
+_CHECKPOINT_MAGIC = b'D2LCKPT1'
+
+def _write_checkpoint_bytes(path, payload):
+    """Write `payload` to `path` atomically, after a header with its length
+    and SHA-256: readers see the old file or the new one, never a part.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (_CHECKPOINT_MAGIC + len(payload).to_bytes(8, 'little')
+              + hashlib.sha256(payload).digest())
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name,
+                                     suffix='.tmp', delete=False) as f:
+        try:
+            f.write(header + payload)
+            f.flush()
+            os.fsync(f.fileno())  # On the disk before it takes the real name
+        except BaseException:
+            os.remove(f.name)
+            raise
+    os.replace(f.name, path)
+
+def _read_checkpoint_bytes(path):
+    """The payload of a checkpoint file, after checking its length and hash.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    data = path.read_bytes()
+    if data[:len(_CHECKPOINT_MAGIC)] != _CHECKPOINT_MAGIC:
+        raise ValueError(f'{path} is not a checkpoint of this book (it does '
+                         f'not start with {_CHECKPOINT_MAGIC!r})')
+    start = len(_CHECKPOINT_MAGIC)
+    length = int.from_bytes(data[start:start + 8], 'little')
+    digest, payload = data[start + 8:start + 40], data[start + 40:]
+    if len(payload) != length:
+        raise ValueError(f'checkpoint {path} is truncated: {len(payload)} of '
+                         f'{length} bytes; it was not written completely, so '
+                         f'use an earlier checkpoint or train again')
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError(f'checkpoint {path} is corrupted: its SHA-256 does '
+                         f'not match; use an earlier checkpoint or train again')
+    return payload
+
+
+# chapters/bert-distributed.md, line 243
+import pickle
+
+def save_checkpoint(path, net, trainer, step, vocab, config):
+    """Save the model, the trainer (Adam) state, the step, the vocabulary and
+    the model's configuration to `path`, atomically.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        net.save_parameters(f'{tmp}/params')
+        trainer.save_states(f'{tmp}/trainer')
+        state = {'params': pathlib.Path(f'{tmp}/params').read_bytes(),
+                 'trainer': pathlib.Path(f'{tmp}/trainer').read_bytes(),
+                 'step': step, 'vocab': vocab.idx_to_token, 'config': config}
+    _write_checkpoint_bytes(path, pickle.dumps(state))
+
+def load_checkpoint(path):
+    """The dictionary that save_checkpoint wrote, checked and with the
+    vocabulary rebuilt as a d2l.Vocab.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    state = pickle.loads(_read_checkpoint_bytes(path))
+    vocab = d2l.Vocab(reserved_tokens=state['vocab'])
+    if vocab.idx_to_token != state['vocab']:
+        raise ValueError(f'the vocabulary in {path} cannot be rebuilt')
+    return dict(state, vocab=vocab)
+
+def restore_checkpoint(state, net, trainer=None):
+    """Put the parameters (and the trainer state) of a loaded checkpoint
+    into `net` (and `trainer`); return the step it was saved at.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        pathlib.Path(f'{tmp}/params').write_bytes(state['params'])
+        net.load_parameters(f'{tmp}/params')
+        if trainer is not None:
+            pathlib.Path(f'{tmp}/trainer').write_bytes(state['trainer'])
+            trainer.load_states(f'{tmp}/trainer')
+    return state['step']
+
+
+# chapters/bert-distributed.md, line 335
+_STATS_KEY = 999999  # KVStore key for the summed losses and counts
+
+def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
+                           num_steps, checkpoint, lr=0.01, save_every=None,
+                           optimizer='adam'):
+    """Pretrain BERT on this worker's shards with the `dist_sync` KVStore
+    `kv`, continuing from `checkpoint` if it exists; rank 0 plots and saves
+    it. Return (mean MLM loss, mean NSP loss) of this worker's shards and of
+    the global minibatches, and the pairs per second of this worker.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    rank, num_workers = kv.rank, kv.num_workers
+    vocab_size, loss = len(vocab), gluon.loss.SoftmaxCELoss()
+    trainer = gluon.Trainer(net.collect_params(), optimizer,
+                            {'learning_rate': lr}, kvstore=kv,
+                            update_on_kvstore=False)
+    step = 0
+    if pathlib.Path(checkpoint).exists():
+        step = restore_checkpoint(load_checkpoint(checkpoint), net, trainer)
+    kv.init(_STATS_KEY, np.zeros(4))
+    # Every worker has made the same parameters (same seed or checkpoint).
+    # The trainer copies rank 0's to every worker when it first uses the
+    # KVStore, and in MXNet 1.9 that copy sometimes gave zeros for a
+    # parameter: make the copy now (after one forward pass that finishes the
+    # deferred initialization), then put the parameters back
+    _get_shard_loss_sums(net, loss, vocab_size, *next(iter(train_iter)))
+    params = {name: p.data().copy()
+              for name, p in net.collect_params().items()}
+    trainer.allreduce_grads()
+    npx.waitall()
+    for name, p in net.collect_params().items():
+        p.set_data(params[name])
+    animator = d2l.Animator(xlabel='step', ylabel='loss', xlim=[1, num_steps],
+                            legend=['mlm', 'nsp']) if rank == 0 else None
+    # Sums of this worker's MLM and NSP losses and of the global minibatches'
+    # MLM and NSP losses, no. of this worker's sentence pairs, count
+    metric, timer = d2l.Accumulator(6), d2l.Timer()
+    while step < num_steps:
+        epoch, skip = divmod(step, len(train_iter))
+        sampler.set_epoch(epoch)
+        for i, batch in enumerate(train_iter):
+            if i < skip:  # Already trained before the checkpoint
+                continue
+            timer.start()
+            with autograd.record():
+                mlm_l, nsp_l, stats = _get_shard_loss_sums(net, loss,
+                                                           vocab_size, *batch)
+                # The sums of all workers (push may overwrite what it sends
+                # with the sum, so it sends a copy)
+                total = stats.copy()
+                kv.push(_STATS_KEY, total)
+                kv.pull(_STATS_KEY, out=total)
+                # KVStore adds up the gradients of all workers: the sum is
+                # the gradient of the global minibatch's mean loss
+                l = mlm_l / total[2] + nsp_l / total[3]
+            l.backward()
+            trainer.step(1)
+            shard, whole = stats[:2] / stats[2:], total[:2] / total[2:]
+            metric.add(*shard.tolist(), *whole.tolist(), batch[0].shape[0], 1)
+            timer.stop()
+            step += 1
+            if rank == 0:
+                animator.add(step, whole.tolist())
+                if step == num_steps or (save_every and step % save_every == 0):
+                    save_checkpoint(checkpoint, net, trainer, step, vocab,
+                                    config)
+            if step == num_steps:
+                break
+    if rank == 0:  # The loss curve beside the checkpoint
+        animator.fig.savefig(pathlib.Path(checkpoint).with_suffix('.png'))
+    count = max(metric[5], 1)
+    shard_losses = (metric[0] / count, metric[1] / count)
+    global_losses = (metric[2] / count, metric[3] / count)
+    return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
+
+
+# chapters/bert-distributed.md, line 480
+def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
+                num_layers=2, dropout=0.2):
+    """Keyword arguments of d2l.BERTModel besides vocab_size.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    return dict(num_hiddens=num_hiddens, ffn_num_hiddens=ffn_num_hiddens,
+                num_heads=num_heads, num_layers=num_layers, dropout=dropout)
+
+
+# chapters/bert-distributed.md, line 637
+def checkpoint_parameters(path):
+    """The parameters in a checkpoint, as a dict of NumPy arrays.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    state = load_checkpoint(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        pathlib.Path(f'{tmp}/params').write_bytes(state['params'])
+        return {name: value.asnumpy()
+                for name, value in npx.load(f'{tmp}/params').items()}
+
+
+# chapters/bert-distributed.md, line 673
+def load_pretrained_bert(path, device=None):
+    """The BERT model and the vocabulary saved in a checkpoint.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    state = load_checkpoint(path)
+    net = d2l.BERTModel(len(state['vocab']), **state['config'])
+    restore_checkpoint(state, net)
+    if device is not None:
+        net.reset_ctx(device)
+    return net, state['vocab']
+
+def get_bert_encoding(net, vocab, tokens_a, tokens_b=None, device=None):
+    """BERT's encoding of every token of tokens_a (and tokens_b).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    device = device or d2l.try_gpu()
+    tokens, segments = d2l.get_tokens_and_segments(tokens_a, tokens_b)
+    token_ids = np.expand_dims(np.array(vocab[tokens], ctx=device), axis=0)
+    segments = np.expand_dims(np.array(segments, ctx=device), axis=0)
+    valid_len = np.expand_dims(np.array(len(tokens), ctx=device), axis=0)
+    encoded_X, _, _ = net(token_ids, segments, valid_len)
+    return encoded_X
 
 
 from d2l_extras.checks import apply_checks  # noqa: E402

@@ -1,6 +1,6 @@
 """The BERT chapters' `#@save` code for torch, with d2l 1.0.3's utilities.
 
-Generated from chapters/bert.md, chapters/bert-dataset.md, chapters/bert-pretraining.md by `python -m booktools sync`: edit the chapters, not this file.
+Generated from chapters/bert.md, chapters/bert-dataset.md, chapters/bert-pretraining.md, chapters/bert-distributed.md by `python -m booktools sync`: edit the chapters, not this file.
 Use it as `from d2l_extras import torch as d2l`.
 """
 from d2l_extras._torch_preamble import *  # noqa: F403 -- imports and runtime settings
@@ -749,6 +749,291 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
     nsp_l = loss(nsp_Y_hat, nsp_y).mean()
     l = mlm_l + nsp_l
     return mlm_l, nsp_l, l
+
+
+# chapters/bert-distributed.md, line 32 (:numref:`sec_bert-distributed`)
+import hashlib
+import io
+import pathlib
+import tempfile
+
+
+# chapters/bert-distributed.md, line 41 (:numref:`sec_bert-distributed`)
+import torch.distributed as dist
+
+
+# chapters/bert-distributed.md, line 118
+def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
+    """This worker's shards of WikiText-2: global minibatches of `batch_size`
+    examples; return (iter, sampler, vocab).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    if batch_size % num_workers:
+        raise ValueError(f'batch_size={batch_size} must be a multiple of '
+                         f'the number of workers ({num_workers})')
+    with _gc_paused():
+        train_set = _WikiTextDataset(_read_wiki(d2l.wikitext2_dir()), max_len,
+                                     seed)
+    sampler = torch.utils.data.distributed.DistributedSampler(
+        train_set, num_replicas=num_workers, rank=rank, shuffle=True,
+        seed=seed, drop_last=True)
+    batch_sampler = torch.utils.data.BatchSampler(
+        sampler, batch_size // num_workers, drop_last=True)
+    # Its own generator: making an iterator would otherwise draw a number from
+    # the global one, which also draws the dropout masks (see resuming)
+    train_iter = torch.utils.data.DataLoader(
+        train_set, sampler=batch_sampler, batch_size=None, num_workers=0,
+        generator=torch.Generator())
+    return train_iter, sampler, train_set.vocab
+
+
+# chapters/bert-distributed.md, line 165
+def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
+                         valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y,
+                         nsp_y):
+    """Sums of the MLM and NSP losses of one shard, and [sum of the MLM
+    losses, sum of the NSP losses, no. of prediction positions, no. of
+    sentence pairs] as one tensor (the numbers that the workers add up).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    _, mlm_Y_hat, nsp_Y_hat = net(tokens_X, segments_X,
+                                  valid_lens_x.reshape(-1), pred_positions_X)
+    mlm_l = (loss(mlm_Y_hat.reshape(-1, vocab_size), mlm_Y.reshape(-1))
+             * mlm_weights_X.reshape(-1)).sum()
+    nsp_l = loss(nsp_Y_hat, nsp_y).sum()
+    stats = torch.stack([mlm_l.detach(), nsp_l.detach(), mlm_weights_X.sum(),
+                         torch.tensor(float(len(nsp_y)), device=nsp_y.device)])
+    return mlm_l, nsp_l, stats
+
+
+# chapters/bert-distributed.md, line 190
+_CHECKPOINT_MAGIC = b'D2LCKPT1'
+
+def _write_checkpoint_bytes(path, payload):
+    """Write `payload` to `path` atomically, after a header with its length
+    and SHA-256: readers see the old file or the new one, never a part.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (_CHECKPOINT_MAGIC + len(payload).to_bytes(8, 'little')
+              + hashlib.sha256(payload).digest())
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name,
+                                     suffix='.tmp', delete=False) as f:
+        try:
+            f.write(header + payload)
+            f.flush()
+            os.fsync(f.fileno())  # On the disk before it takes the real name
+        except BaseException:
+            os.remove(f.name)
+            raise
+    os.replace(f.name, path)
+
+def _read_checkpoint_bytes(path):
+    """The payload of a checkpoint file, after checking its length and hash.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    data = path.read_bytes()
+    if data[:len(_CHECKPOINT_MAGIC)] != _CHECKPOINT_MAGIC:
+        raise ValueError(f'{path} is not a checkpoint of this book (it does '
+                         f'not start with {_CHECKPOINT_MAGIC!r})')
+    start = len(_CHECKPOINT_MAGIC)
+    length = int.from_bytes(data[start:start + 8], 'little')
+    digest, payload = data[start + 8:start + 40], data[start + 40:]
+    if len(payload) != length:
+        raise ValueError(f'checkpoint {path} is truncated: {len(payload)} of '
+                         f'{length} bytes; it was not written completely, so '
+                         f'use an earlier checkpoint or train again')
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError(f'checkpoint {path} is corrupted: its SHA-256 does '
+                         f'not match; use an earlier checkpoint or train again')
+    return payload
+
+
+# chapters/bert-distributed.md, line 281
+def save_checkpoint(path, net, trainer, step, vocab, config):
+    """Save the model, the optimizer (Adam) state, the step, the random
+    number generator, the vocabulary and the model's configuration to
+    `path`, atomically.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    state = {'model': net.state_dict(), 'optimizer': trainer.state_dict(),
+             'step': step, 'rng': torch.get_rng_state(),
+             'vocab': vocab.idx_to_token, 'config': config}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _write_checkpoint_bytes(path, buffer.getvalue())
+
+def load_checkpoint(path):
+    """The dictionary that save_checkpoint wrote, checked and with the
+    vocabulary rebuilt as a d2l.Vocab.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    state = torch.load(io.BytesIO(_read_checkpoint_bytes(path)),
+                       map_location='cpu')
+    vocab = d2l.Vocab(reserved_tokens=state['vocab'])
+    if vocab.idx_to_token != state['vocab']:
+        raise ValueError(f'the vocabulary in {path} cannot be rebuilt')
+    return dict(state, vocab=vocab)
+
+def restore_checkpoint(state, net, trainer=None):
+    """Put the parameters (and the optimizer state and the random number
+    generator) of a loaded checkpoint into `net` (and `trainer`); return the
+    step it was saved at.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    net.load_state_dict(state['model'])
+    if trainer is not None:
+        trainer.load_state_dict(state['optimizer'])
+        torch.set_rng_state(state['rng'])
+    return state['step']
+
+
+# chapters/bert-distributed.md, line 411
+def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
+                           num_steps, checkpoint, lr=0.01, save_every=None,
+                           optimizer='adam'):
+    """Pretrain BERT on this worker's shards with DistributedDataParallel,
+    continuing from `checkpoint` if it exists; rank 0 plots and saves it.
+    Return (mean MLM loss, mean NSP loss) of this worker's shards and of the
+    global minibatches, and the pairs per second of this worker.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    rank, num_workers = dist.get_rank(), dist.get_world_size()
+    vocab_size, loss = len(vocab), nn.CrossEntropyLoss(reduction='none')
+    net = net.to(device)
+    optimizer_class = {'adam': torch.optim.Adam, 'sgd': torch.optim.SGD}
+    trainer = optimizer_class[optimizer](net.parameters(), lr=lr)
+    state = [None]
+    if rank == 0 and pathlib.Path(checkpoint).exists():
+        state = [load_checkpoint(checkpoint)]
+    dist.broadcast_object_list(state, src=0)  # The checkpoint, to every rank
+    step = 0 if state[0] is None else restore_checkpoint(state[0], net,
+                                                         trainer)
+    # DDP copies rank 0's parameters to all workers, then averages the
+    # gradients of the workers during backward
+    ddp_net = nn.parallel.DistributedDataParallel(
+        net, device_ids=[device] if device.type == 'cuda' else None)
+    animator = d2l.Animator(xlabel='step', ylabel='loss', xlim=[1, num_steps],
+                            legend=['mlm', 'nsp']) if rank == 0 else None
+    # Sums of this worker's MLM and NSP losses and of the global minibatches'
+    # MLM and NSP losses, no. of this worker's sentence pairs, count
+    metric, timer = d2l.Accumulator(6), d2l.Timer()
+    while step < num_steps:
+        epoch, skip = divmod(step, len(train_iter))
+        sampler.set_epoch(epoch)
+        for i, batch in enumerate(train_iter):
+            if i < skip:  # Already trained before the checkpoint
+                continue
+            timer.start()
+            batch = [elem.to(device) for elem in batch]
+            trainer.zero_grad()
+            mlm_l, nsp_l, stats = _get_shard_loss_sums(ddp_net, loss,
+                                                       vocab_size, *batch)
+            total = stats.clone()
+            dist.all_reduce(total)  # The sums of all workers
+            # DDP averages the gradients: times num_workers, the average is
+            # the gradient of the global minibatch's mean loss
+            l = (mlm_l / total[2] + nsp_l / total[3]) * num_workers
+            l.backward()
+            trainer.step()
+            shard, whole = stats[:2] / stats[2:], total[:2] / total[2:]
+            metric.add(*shard.tolist(), *whole.tolist(), len(batch[0]), 1)
+            timer.stop()
+            step += 1
+            if rank == 0:
+                animator.add(step, whole.tolist())
+                if step == num_steps or (save_every and step % save_every == 0):
+                    save_checkpoint(checkpoint, net, trainer, step, vocab,
+                                    config)
+            if step == num_steps:
+                break
+    if rank == 0:  # The loss curve beside the checkpoint
+        animator.fig.savefig(pathlib.Path(checkpoint).with_suffix('.png'))
+    count = max(metric[5], 1)
+    shard_losses = (metric[0] / count, metric[1] / count)
+    global_losses = (metric[2] / count, metric[3] / count)
+    return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
+
+
+# chapters/bert-distributed.md, line 489
+def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
+                num_layers=2, dropout=0.2):
+    """Keyword arguments of d2l.BERTModel besides vocab_size.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    return dict(num_hiddens=num_hiddens, norm_shape=[num_hiddens],
+                ffn_num_input=num_hiddens, ffn_num_hiddens=ffn_num_hiddens,
+                num_heads=num_heads, num_layers=num_layers, dropout=dropout,
+                key_size=num_hiddens, query_size=num_hiddens,
+                value_size=num_hiddens, hid_in_features=num_hiddens,
+                mlm_in_features=num_hiddens, nsp_in_features=num_hiddens)
+
+
+# chapters/bert-distributed.md, line 513
+def init_distributed():
+    """Join the process group that torchrun describes in the environment;
+    return (rank, number of workers, device).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    if torch.cuda.is_available():
+        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
+        torch.cuda.set_device(device)
+        dist.init_process_group('nccl')
+    else:
+        device = torch.device('cpu')
+        dist.init_process_group('gloo')
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+# chapters/bert-distributed.md, line 648
+def checkpoint_parameters(path):
+    """The parameters in a checkpoint, as a dict of NumPy arrays.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    return {name: value.numpy()
+            for name, value in load_checkpoint(path)['model'].items()}
+
+
+# chapters/bert-distributed.md, line 696
+def load_pretrained_bert(path, device=None):
+    """The BERT model and the vocabulary saved in a checkpoint.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    state = load_checkpoint(path)
+    net = d2l.BERTModel(len(state['vocab']), **state['config'])
+    restore_checkpoint(state, net)
+    return net.to(device or d2l.try_gpu()), state['vocab']
+
+def get_bert_encoding(net, vocab, tokens_a, tokens_b=None):
+    """BERT's encoding of every token of tokens_a (and tokens_b).
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    device = next(net.parameters()).device
+    tokens, segments = d2l.get_tokens_and_segments(tokens_a, tokens_b)
+    token_ids = torch.tensor(vocab[tokens], device=device).unsqueeze(0)
+    segments = torch.tensor(segments, device=device).unsqueeze(0)
+    valid_len = torch.tensor(len(tokens), device=device).unsqueeze(0)
+    net.eval()  # No dropout: the same text always gets the same encoding
+    with torch.no_grad():
+        encoded_X, _, _ = net(token_ids, segments, valid_len)
+    return encoded_X
 
 
 from d2l_extras.checks import apply_checks  # noqa: E402
