@@ -1,14 +1,15 @@
 """Command line of the build tooling.
 
-    python -m booktools sync                 # sources -> notebooks + d2l_extras (outputs kept)
-    python -m booktools execute [NAME ...]   # run the per-framework notebooks, store outputs
-    python -m booktools check                # fail if anything is out of sync with the sources
-    python -m booktools pages                # the tabbed book pages, from the notebooks
-    python -m booktools student DIR          # a copy of the book without solutions
-    python -m booktools offline-data [DIR]   # WikiText-2 valid+test as an offline corpus
-    python -m booktools classroom [DIR]      # the nbgrader course: source/ and release/
-    python -m booktools pdf [--framework F] [--student]   # one PDF per framework (_build/pdf)
+python -m booktools sync                 # sources -> notebooks + d2l_extras (outputs kept)
+python -m booktools execute [NAME ...]   # run the per-framework notebooks, store outputs
+python -m booktools check                # fail if anything is out of sync with the sources
+python -m booktools pages                # the tabbed book pages, from the notebooks
+python -m booktools student DIR          # a copy of the book without solutions
+python -m booktools offline-data [DIR]   # WikiText-2 valid+test as an offline corpus
+python -m booktools classroom [DIR]      # the nbgrader course: source/ and release/
+python -m booktools pdf [--framework F] [--student]   # one PDF per framework (_build/pdf)
 """
+
 import argparse
 import pathlib
 import sys
@@ -27,8 +28,13 @@ def _execute(paths):
         start = time.perf_counter()
         print(f'executing {path.relative_to(ROOT)} ...', flush=True)
         # record_timing=False: timestamps in cell metadata would make every run a change.
-        nbclient.NotebookClient(nb, timeout=3600, kernel_name='python3', record_timing=False,
-                                resources={'metadata': {'path': str(path.parent)}}).execute()
+        nbclient.NotebookClient(
+            nb,
+            timeout=3600,
+            kernel_name='python3',
+            record_timing=False,
+            resources={'metadata': {'path': str(path.parent)}},
+        ).execute()
         book.write_notebook(nb, path)
         print(f'  done in {time.perf_counter() - start:.0f} s', flush=True)
 
@@ -39,10 +45,14 @@ def main(argv=None):
     commands.add_parser('sync', help='regenerate notebooks and d2l_extras from chapters/*.md')
     run = commands.add_parser('execute', help='execute per-framework notebooks in place')
     run.add_argument('names', nargs='*', help='chapter names (default: all, or the stale)')
-    run.add_argument('--framework', choices=FRAMEWORKS, action='append',
-                     help='only this framework (repeatable)')
-    run.add_argument('--stale', action='store_true',
-                     help='only notebooks whose code changed since their last run')
+    run.add_argument(
+        '--framework', choices=FRAMEWORKS, action='append', help='only this framework (repeatable)'
+    )
+    run.add_argument(
+        '--stale',
+        action='store_true',
+        help='only notebooks whose code changed since their last run',
+    )
     commands.add_parser('check', help='fail when generated files differ from the sources')
     commands.add_parser('pages', help='write chapters/tabbed/*.ipynb for the HTML book')
     student = commands.add_parser('student', help='write the solution-free book tree')
@@ -50,13 +60,20 @@ def main(argv=None):
     offline = commands.add_parser('offline-data', help='build the offline corpus directory')
     offline.add_argument('target', type=pathlib.Path, nargs='?', default=OFFLINE_CORPUS_DIR)
     course = commands.add_parser('classroom', help='build the nbgrader course from the chapters')
-    course.add_argument('target', type=pathlib.Path, nargs='?', default=None,
-                        help='course directory (default: _build/classroom)')
+    course.add_argument(
+        'target',
+        type=pathlib.Path,
+        nargs='?',
+        default=None,
+        help='course directory (default: _build/classroom)',
+    )
     pdfs = commands.add_parser('pdf', help='one PDF per framework into _build/pdf/')
-    pdfs.add_argument('--framework', choices=FRAMEWORKS, action='append',
-                      help='only this framework (repeatable)')
-    pdfs.add_argument('--student', action='store_true',
-                      help="also the student's edition (no solutions)")
+    pdfs.add_argument(
+        '--framework', choices=FRAMEWORKS, action='append', help='only this framework (repeatable)'
+    )
+    pdfs.add_argument(
+        '--student', action='store_true', help="also the student's edition (no solutions)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == 'sync':
@@ -68,8 +85,10 @@ def main(argv=None):
         names = args.names or book.chapter_names()
         unknown = set(names) - set(book.chapter_names())
         if unknown:
-            parser.error(f'unknown chapter(s) {", ".join(sorted(unknown))}; '
-                         f'choose from {", ".join(book.chapter_names())}')
+            parser.error(
+                f'unknown chapter(s) {", ".join(sorted(unknown))}; '
+                f'choose from {", ".join(book.chapter_names())}'
+            )
         paths = [notebook_path(n, fw) for n in names for fw in (args.framework or FRAMEWORKS)]
         if args.stale:
             paths = [p for p in paths if p in stale]

@@ -6,6 +6,7 @@ every notebook, and prose is numbered after the code block it follows. Inserting
 prose renumbers nothing that outputs belong to, so a prose edit keeps every stored output
 (:func:`with_outputs_of`), and the tabbed page finds each code cell's outputs by id.
 """
+
 import copy
 
 import nbformat
@@ -13,15 +14,16 @@ import nbformat
 from . import markup
 from .frameworks import FRAMEWORKS, TAB_METADATA_KEY, TITLES
 
-KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)',
-              'language': 'python'}
+KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)', 'language': 'python'}
 SOLUTION_TAG = 'solution'
 REGION_TITLES = {'exercise': '演習', 'solution': '解答 演習'}  # as the HTML boxes say
 #: JupyterLab's own cell metadata for a collapsed input and output (the ``solution`` tag alone
 #: does nothing there); the cell still runs with Run All
 COLLAPSED = {'source_hidden': True, 'outputs_hidden': True}
-SOLUTION_NOTICE = ('（解答のセルは折りたたまれています。まず自分で解いてから、'
-                   'セルの左の青い線か「…」をクリックして開いてください。）')
+SOLUTION_NOTICE = (
+    '（解答のセルは折りたたまれています。まず自分で解いてから、'
+    'セルの左の青い線か「…」をクリックして開いてください。）'
+)
 
 
 def _new_notebook(cells):
@@ -42,8 +44,11 @@ def _region_numbers(items, chapter_number=None):
                     section, in_section = section + 1, 0
         if item.region and item.region[0] == 'exercise' and item.region[1] not in numbers:
             in_section += 1
-            numbers[item.region[1]] = (f'{chapter_number}.{section}.{in_section}'
-                                       if chapter_number else str(len(numbers) + 1))
+            numbers[item.region[1]] = (
+                f'{chapter_number}.{section}.{in_section}'
+                if chapter_number
+                else str(len(numbers) + 1)
+            )
     return numbers
 
 
@@ -85,9 +90,11 @@ def framework_notebook(items, framework, known_labels, chapter_number=None):
                 heading = f'**{REGION_TITLES[kind]} {numbers[label]}**'
                 if kind == 'solution':
                     heading += SOLUTION_NOTICE
-                cells.append(nbformat.v4.new_markdown_cell(
-                    heading, id=ids.next_prose(),
-                    metadata={'tags': list(tags)} if tags else {}))
+                cells.append(
+                    nbformat.v4.new_markdown_cell(
+                        heading, id=ids.next_prose(), metadata={'tags': list(tags)} if tags else {}
+                    )
+                )
         region = item.region
         if item.kind == 'markdown':
             text = markup.to_notebook_markdown(item.text, known_labels)
@@ -112,8 +119,11 @@ def student_copy(nb):
 
 def code_signature(nb):
     """What the stored outputs depend on: the code cells' sources and tags, in order."""
-    return [(cell.source, tuple(cell.metadata.get('tags', ())))
-            for cell in nb.cells if cell.cell_type == 'code']
+    return [
+        (cell.source, tuple(cell.metadata.get('tags', ())))
+        for cell in nb.cells
+        if cell.cell_type == 'code'
+    ]
 
 
 def with_outputs_of(expected, stored):
@@ -122,8 +132,11 @@ def with_outputs_of(expected, stored):
     A prose-only change keeps every output: the stored notebook's code cells are carried,
     in order, onto the skeleton that the sources give now.
     """
-    if stored is None or code_signature(stored) != code_signature(expected) \
-            or stored.metadata.get('kernelspec') != expected.metadata.get('kernelspec'):
+    if (
+        stored is None
+        or code_signature(stored) != code_signature(expected)
+        or stored.metadata.get('kernelspec') != expected.metadata.get('kernelspec')
+    ):
         return None
     nb = copy.deepcopy(expected)
     if 'language_info' in stored.metadata:  # what the kernel reported when it ran
@@ -146,9 +159,11 @@ def _prose_tab_set(tab_items, known_labels):
     texts = {item.tab: markup.to_myst(item.text, known_labels) for item in tab_items}
     lines = ['::::{tab-set}', ':sync-group: framework', '']
     for fw in FRAMEWORKS:
-        text = texts.get(fw) or ('（この部分は '
-                                 + '・'.join(TITLES[t] for t in texts)
-                                 + ' 版のコードについての説明です。）')
+        text = texts.get(fw) or (
+            '（この部分は '
+            + '・'.join(TITLES[t] for t in texts)
+            + ' 版のコードについての説明です。）'
+        )
         lines += [f':::{{tab-item}} {TITLES[fw]}', f':sync: {fw}', '', text, ':::', '']
     lines.append('::::')
     return '\n'.join(lines)
@@ -206,8 +221,10 @@ def tabbed_notebook(items, name, executed, known_labels, student=False, framewor
                 continue
             source_cell = executed_cells[fw].get(cell_id)
             if source_cell is None or source_cell.source != item.text:
-                raise ValueError(f'{name}: the {fw} notebook is out of date at cell '
-                                 f'{cell_id}; run `python -m booktools sync`')
+                raise ValueError(
+                    f'{name}: the {fw} notebook is out of date at cell '
+                    f'{cell_id}; run `python -m booktools sync`'
+                )
             cell = copy.deepcopy(source_cell)
             cell.id = f'{cell_id}-{fw}'
             if not framework:
@@ -230,6 +247,8 @@ DOWNLOADS = 'downloads'
 
 
 def _download_line(name):
-    links = '・'.join(f'{{download}}`{TITLES[fw]} 版 <{DOWNLOADS}/{download_name(name, fw)}>`'
-                     for fw in FRAMEWORKS)
+    links = '・'.join(
+        f'{{download}}`{TITLES[fw]} 版 <{DOWNLOADS}/{download_name(name, fw)}>`'
+        for fw in FRAMEWORKS
+    )
     return f'この節のノートブックをダウンロードして JupyterLab で実行できます: {links}'

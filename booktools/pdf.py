@@ -99,8 +99,9 @@ def _preface(framework, student, root):
             [
                 '# はじめに',
                 intro,
-                f'この PDF は {TITLES[framework]} 版で、本文のコードと出力は {TITLES[framework]} のもの'
-                f'だけを収めています。{contents}もう一方のフレームワークの版は {others} です。'
+                f'この PDF は {TITLES[framework]} 版で、本文のコードと出力は'
+                f' {TITLES[framework]} のものだけを収めています。{contents}'
+                f'もう一方のフレームワークの版は {others} です。'
                 f'各章のノートブックはリポジトリの `chapters/{framework}/` にあり、JupyterLab で'
                 '実行できます。',
                 '```{bibliography}\n```',

@@ -1,5 +1,6 @@
 """What ``d2l_extras.mxnet`` runs before the chapters' code: the imports that code uses, and
 MXNet's thread count, which MXNet fixes once, when it is imported (see sec_bert)."""
+
 import collections  # noqa: F401 -- the chapters' code uses these through the star import
 import math  # noqa: F401
 import os
@@ -11,8 +12,7 @@ import psutil
 
 def _physical_cores_usable():
     """Physical cores, capped at the CPUs this process may use (containers, taskset)."""
-    usable = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-              else os.cpu_count())
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     return min(psutil.cpu_count(logical=False) or 1, usable)
 
 

@@ -1,4 +1,5 @@
 """What ``d2l_extras.torch`` runs before the chapters' code: the imports that code uses."""
+
 import collections  # noqa: F401 -- the chapters' code uses these through the star import
 import math  # noqa: F401
 import os  # noqa: F401

@@ -13,6 +13,9 @@ import pytest
 
 from booktools.paths import ROOT
 
+# launches of several processes, minutes on 2 cores: not in `make unit`
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 240  # seconds for one launch: import, data, a few steps of a tiny BERT
 TINY = [
     '--batch-size',
