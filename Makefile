@@ -92,6 +92,7 @@ test: unit
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.scaling
 
 clean:
 	rm -rf _build chapters/tabbed

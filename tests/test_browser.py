@@ -187,7 +187,7 @@ def test_cross_references_and_citations(visit):
     numrefs = 0
     for path in CHAPTERS.values():
         page = visit.open(path)
-        for text in page.locator('article a .std-numref').all_inner_texts():
+        for text in page.locator('article a .std-numref').all_text_contents():
             assert re.fullmatch(r'\d+(\.\d+)* 節', text.strip()), f'{path}: numref {text!r}'
             numrefs += 1
         for link in page.locator('article .bibtex-citation a').all():

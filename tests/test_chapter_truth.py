@@ -70,7 +70,15 @@ def test_every_quantity_in_the_prose_is_in_the_outputs(name):
 
 # (chapter, phrase in the prose, what an output must print for the phrase to be true)
 QUOTED = [
-    ('bert', 'およそ 2 GiB', r'2\.\d GiB 100\.0%  合計'),
+    ('bert', '次の出力のとおり 2.1 GiB', r'2\.1 GiB 100\.0%  合計'),
+    ('bert-dataset', '64 で約 2 割', r'max_len=64: (1[5-9]|2[0-4])\.\d% dropped'),
+    ('bert-dataset', '32 で 9 割近く', r'max_len=32: 8[5-9]\.\d% dropped'),
+    ('bert-dataset', '128 ではほとんど捨てられません', r'max_len=128: [0-2]\.\d% dropped'),
+    (
+        'bert-dataset',
+        '半々より少し大きく',
+        r'max_len=32: .*, 5[0-4]\.\d% of the kept labels are True',
+    ),
     ('bert', '約 1 億 3300 万', r'BERT_BASE: 132\.\dM parameters'),
     ('bert', '3 億 6600 万', r'BERT_LARGE: 366\.\dM parameters'),
     ('bert', '約 1 億 1000 万と 3 億 3600 万', r'109\.\dM with .*\n.*335\.\dM with'),

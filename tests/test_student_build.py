@@ -22,12 +22,19 @@ def _solutions():
     """(label, distinctive lines) for every solution of every chapter."""
     found = {}
     for _, items in book.load_chapters().values():
+        # a line found in the chapter outside its solutions (the exercise's code stub, the
+        # model's settings) marks no solution
+        shown = '\n'.join(
+            item.text for item in items if not (item.region and item.region[0] == 'solution')
+        )
         for item in items:
             if item.region and item.region[0] == 'solution':
                 lines = [
                     line.strip()
                     for line in item.text.splitlines()
-                    if len(line.strip()) > 25 and not line.startswith(('#', '$'))
+                    if len(line.strip()) > 25
+                    and not line.startswith(('#', '$'))
+                    and line.strip() not in shown
                 ]
                 found.setdefault(item.region[1], []).extend(lines[:2])
     return found
