@@ -81,7 +81,7 @@ def pdf_stem(framework, student=False):
 
 
 def pdf_title(framework, student=False):
-    edition = '学生用' if student else '教師用'
+    edition = '学生用' if student else '教員用'
     return f'BERT の事前学習（{TITLES[framework]} 版・{edition}）'
 
 

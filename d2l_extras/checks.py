@@ -134,6 +134,41 @@ def _show(value):
 # ------------------------------------------------------ whole-call checks
 
 
+def rank_of_workers(arguments, namespace):
+    rank, num_workers = arguments.get('rank'), arguments.get('num_workers')
+    if rank is not None and num_workers is not None and rank >= num_workers:
+        raise ValueError(
+            f'rank は 0 から num_workers - 1 までです (rank={rank} must be below '
+            f'num_workers={num_workers}: the workers are numbered 0 to {num_workers - 1})'
+        )
+    batch_size = arguments.get('batch_size')
+    if batch_size is not None and num_workers is not None and batch_size % num_workers:
+        raise ValueError(
+            f'batch_size は num_workers の倍数です (batch_size={batch_size} must be a '
+            f'multiple of num_workers={num_workers}: every worker gets an equal share)'
+        )
+
+
+def heads_divide_hiddens(arguments, namespace):
+    num_hiddens, num_heads = arguments.get('num_hiddens'), arguments.get('num_heads')
+    if num_hiddens is not None and num_heads is not None and num_hiddens % num_heads:
+        raise ValueError(
+            f'num_hiddens は num_heads で割り切れる数です (num_hiddens={num_hiddens} must '
+            f'be a multiple of num_heads={num_heads}: each head gets an equal share)'
+        )
+
+
+def token_list(name, value):
+    """A string would be split into characters, silently."""
+    if value is None and name == 'tokens_b':
+        return
+    if not (isinstance(value, (list, tuple)) and value and all(isinstance(t, str) for t in value)):
+        raise TypeError(
+            f'{name} はトークン（文字列）のリストです ({name} must be a non-empty list of '
+            f"token strings such as ['a', 'crane', 'is', 'flying'], got {_show(value)})"
+        )
+
+
 def _array_type(framework):
     if framework == 'torch':
         import torch
@@ -280,7 +315,7 @@ def read_wiki_explained(call, arguments, namespace):
         raise ValueError(not_utf8_message(file_name)) from None
     if not paragraphs:
         raise ValueError(
-            f'{file_name} から事前学習の例を作れません: 2 文以上の段落がありません '
+            f'{file_name} から事前学習用のサンプルを作れません: 2 文以上の段落がありません '
             f'(no example: no paragraph (line) of {file_name.name} has two or '
             "more sentences separated by ' . ' (space, period, space); next "
             'sentence prediction needs such pairs)'
@@ -325,7 +360,7 @@ def padded_arrays_fit(arguments, namespace):
     if needed > available:
         size = namespace['format_bytes']
         raise MemoryError(
-            f'max_len={max_len} では例の配列に約 {size(needed)} 必要ですが、空きは '
+            f'max_len={max_len} ではサンプルの配列に約 {size(needed)} 必要ですが、空きは '
             f'{size(available)} です (padding {len(examples)} examples to '
             f'max_len={max_len} needs about {size(needed)}, but only '
             f'{size(available)} is free; BERT uses max_len 64 to 512)'
@@ -344,7 +379,7 @@ def mask_tokens_explained(call, arguments, namespace):
         if not len(without):
             raise
         raise ValueError(
-            f'例 {int(without[0])} にはマスクできるトークンがありません '
+            f'サンプル {int(without[0])} にはマスクできるトークンがありません '
             f'(example {int(without[0])} and {len(without) - 1} more have no '
             'token that can be masked: all their tokens are reserved tokens '
             f'{RESERVED_TOKENS}, which the corpus contains as words; remove '
@@ -394,6 +429,26 @@ _BOTH = {
     '_make_pretraining_arrays': Contract(around=some_pair_fits, max_len=int_at_least(5, 64)),
     '_pad_bert_inputs': Contract(before=padded_arrays_fit),
     '_mask_tokens': Contract(around=mask_tokens_explained),
+    'load_data_wiki_shard': Contract(
+        before=rank_of_workers,
+        batch_size=positive_int,
+        max_len=int_at_least(5, 64),
+        rank=int_at_least(0, 0),
+        num_workers=positive_int,
+        seed=optional(int_at_least(0, 0)),
+    ),
+    'bert_config': Contract(
+        before=heads_divide_hiddens,
+        num_hiddens=positive_int,
+        ffn_num_hiddens=positive_int,
+        num_heads=positive_int,
+        num_layers=positive_int,
+        dropout=dropout_rate,
+    ),
+    'save_checkpoint': Contract(path=path_like, step=int_at_least(0, 50)),
+    'load_checkpoint': Contract(path=path_like),
+    'load_pretrained_bert': Contract(path=path_like, device=optional(device_name)),
+    'get_bert_encoding': Contract(tokens_a=token_list, tokens_b=token_list),
 }
 _ENCODER_MXNET = Contract(
     before=parameters_fit, **_MODEL_SIZES, dropout=dropout_rate, max_len=positive_int

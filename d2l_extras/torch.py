@@ -424,7 +424,7 @@ def estimate_bert_memory(vocab_size, num_hiddens, ffn_num_hiddens, num_heads,
         num_parameters, config)
 
 
-# chapters/bert.md, line 1061
+# chapters/bert.md, line 1063
 def _device_kind_and_index(device):
     """('cpu' | 'cuda' | 'gpu', index) of a PyTorch or MXNet device or a
     string such as 'cpu', 'cuda:0' or 'gpu(0)'.

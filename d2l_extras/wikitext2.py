@@ -43,8 +43,10 @@ import numbers
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -532,19 +534,78 @@ def _download(url, directory, *, timeout, deadline, magic, kind):
     request = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
     handle, name = tempfile.mkstemp(dir=directory, suffix='.part', prefix=_TMP_PREFIX + 'download-')
     part = Path(name)
+    watchdog = _Watchdog(deadline)
     try:
-        with os.fdopen(handle, 'wb') as out:
+        with os.fdopen(handle, 'wb') as out, watchdog:
             try:
-                response = urllib.request.urlopen(request, timeout=timeout)
+                response = watchdog.opener.open(request, timeout=timeout)
             except urllib.error.HTTPError as error:
                 error.close()
                 raise _SourceFailed(f'HTTP {error.code} {error.reason}') from None
             with response:
                 sha1 = _copy_checked(response, out, url, magic, kind, give_up_at, deadline)
+        if watchdog.fired:  # the body may have been cut short without an error
+            raise _SourceFailed(_deadline_passed(deadline))
         return part, sha1
-    except BaseException:
+    except BaseException as error:
         part.unlink(missing_ok=True)
+        if watchdog.fired and isinstance(error, Exception):  # what the closed socket made fail
+            raise _SourceFailed(_deadline_passed(deadline)) from None
         raise
+
+
+def _deadline_passed(deadline, received=None):
+    got = '' if received is None else f', {_megabytes(received)} received'
+    return (
+        f'期限切れ (deadline: not finished after {deadline:g} s{got}); 回線が遅いなら '
+        '--deadline (関数では deadline=) を長くしてください'
+    )
+
+
+class _Watchdog:
+    """Shuts the download's sockets down when its deadline passes.
+
+    urllib's timeout bounds each read only: a server that sends its headers a byte at a
+    time would never time out, and urllib has no overall deadline of its own.
+    """
+
+    def __init__(self, seconds):
+        self.sockets, self.fired = [], False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        handlers = [_watched_handler(base, self.sockets) for base in _HTTP_HANDLERS]
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def _fire(self):
+        self.fired = True
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+
+_HTTP_HANDLERS = (urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
+
+
+def _watched_handler(base, sockets):
+    """An instance of urllib's handler ``base`` whose connections record their sockets."""
+
+    class Handler(base):
+        def do_open(self, http_class, req, **kwargs):
+            class Connection(http_class):
+                def connect(self):
+                    super().connect()
+                    sockets.append(self.sock)
+
+            return super().do_open(Connection, req, **kwargs)
+
+    return Handler()
 
 
 def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
@@ -586,11 +647,7 @@ def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
             # Each read waits at most `timeout`; this bounds the whole download
             # of a mirror that trickles a byte at a time.
             if time.monotonic() > give_up_at:
-                raise _SourceFailed(
-                    f'期限切れ (deadline: not finished after {deadline:g} s, '
-                    f'{_megabytes(received)} received); 回線が遅いなら '
-                    '--deadline (関数では deadline=) を長くしてください'
-                )
+                raise _SourceFailed(_deadline_passed(deadline, received))
             if len(head) < 64:
                 head += chunk[: 64 - len(head)]
                 if len(head) >= len(magic) and not head.startswith(magic):
@@ -601,6 +658,8 @@ def _copy_checked(response, out, url, magic, kind, give_up_at, deadline):
             digest.update(chunk)
             out.write(chunk)
             progress.update(received)
+        if time.monotonic() > give_up_at:  # the watchdog closed the connection
+            raise _SourceFailed(_deadline_passed(deadline, received))
         out.flush()  # a full disk shows here, before 'finished' is printed
         finished = True
     finally:

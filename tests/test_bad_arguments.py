@@ -207,6 +207,83 @@ BAD_CALLS = [
         ValueError,
         'valid_lens',
     ),
+    # data parallelism and checkpoints (sec_bert-distributed); checked before the corpus loads
+    (
+        'load_data_wiki_shard',
+        lambda d2l, a, f: d2l.load_data_wiki_shard(-1, 64, 0, 2),
+        ValueError,
+        'batch_size',
+    ),
+    (
+        'load_data_wiki_shard',
+        lambda d2l, a, f: d2l.load_data_wiki_shard(2.5, 64, 0, 2),
+        TypeError,
+        'batch_size',
+    ),
+    (
+        'load_data_wiki_shard',
+        lambda d2l, a, f: d2l.load_data_wiki_shard(63, 64, 0, 2),
+        ValueError,
+        'multiple of num_workers',
+    ),
+    (
+        'load_data_wiki_shard',
+        lambda d2l, a, f: d2l.load_data_wiki_shard(64, 64, 2, 2),
+        ValueError,
+        'rank=2',
+    ),
+    (
+        'load_data_wiki_shard',
+        lambda d2l, a, f: d2l.load_data_wiki_shard(64, 64, -1, 2),
+        ValueError,
+        'rank',
+    ),
+    (
+        'load_data_wiki_shard',
+        lambda d2l, a, f: d2l.load_data_wiki_shard(64, 64, 0, 0),
+        ValueError,
+        'num_workers',
+    ),
+    ('bert_config', lambda d2l, a, f: d2l.bert_config(num_heads=0), ValueError, 'num_heads'),
+    (
+        'bert_config',
+        lambda d2l, a, f: d2l.bert_config(num_hiddens=130, num_heads=4),
+        ValueError,
+        'num_hiddens=130',
+    ),
+    ('bert_config', lambda d2l, a, f: d2l.bert_config(dropout=1.0), ValueError, 'dropout'),
+    (
+        'save_checkpoint',
+        lambda d2l, a, f: d2l.save_checkpoint(42, None, None, 0, None, {}),
+        TypeError,
+        'path',
+    ),
+    (
+        'save_checkpoint',
+        lambda d2l, a, f: d2l.save_checkpoint('c.ckpt', None, None, -1, None, {}),
+        ValueError,
+        'step',
+    ),
+    ('load_checkpoint', lambda d2l, a, f: d2l.load_checkpoint(None), TypeError, 'path'),
+    (
+        'load_pretrained_bert',
+        lambda d2l, a, f: d2l.load_pretrained_bert(b'c.ckpt'),
+        TypeError,
+        'path',
+    ),
+    # a string would be split into characters, silently
+    (
+        'get_bert_encoding',
+        lambda d2l, a, f: d2l.get_bert_encoding(None, None, 'a crane'),
+        TypeError,
+        'tokens_a',
+    ),
+    (
+        'get_bert_encoding',
+        lambda d2l, a, f: d2l.get_bert_encoding(None, None, ['a'], 'b c'),
+        TypeError,
+        'tokens_b',
+    ),
     # WikiText-2
     ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(timeout=math.inf), ValueError, 'timeout'),
     ('wikitext2_dir', lambda d2l, a, f: d2l.wikitext2_dir(deadline=0), ValueError, 'deadline'),

@@ -267,3 +267,26 @@ def test_headless_script_plots_with_the_animator(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == '[3.0, 2.0, 1.0]'  # no '<Figure ...>' lines in a script
     assert (tmp_path / 'plot.png').stat().st_size > 1000
+
+
+@pytest.mark.parametrize('framework', ['mxnet', 'torch'])
+def test_headless_notebook_plots_with_the_animator(framework):
+    # A notebook executed with MPLBACKEND=Agg (nbclient, CI): d2l 1.0.3's Animator ended in
+    # "cannot import name 'backend2gui'" there.
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(f'from d2l_extras import {framework} as d2l'),
+        nbformat.v4.new_code_cell(
+            "animator = d2l.Animator(xlabel='step', ylabel='loss', xlim=[1, 3])\n"
+            'for step in range(3):\n'
+            '    animator.add(step + 1, 3.0 - step)\n'
+            'print(list(animator.lines[0].get_ydata()))'
+        ),
+    ]
+    env = dict(os.environ, MPLBACKEND='Agg', OMP_NUM_THREADS='1')
+    nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name='python3').execute(env=env, cwd=ROOT)
+    printed = [o.text for o in nb.cells[1].outputs if o.get('name') == 'stdout']
+    assert printed == ['[3.0, 2.0, 1.0]\n']

@@ -167,6 +167,20 @@ def trickle(handler):
             return
 
 
+def trickle_headers(handler):
+    # A mirror that sends its status line and headers a byte every 0.1 s: each read
+    # returns before the timeout, so only the overall deadline stops the client.
+    head = (
+        'HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\n'
+        f'Content-Length: {len(GOOD_ZIP)}\r\n' + 'X-Padding: ' + 'x' * 300 + '\r\n\r\n'
+    ).encode()
+    for byte in head:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        if handler.server.release_stalled.wait(0.1):
+            return
+
+
 def redirect(handler):
     handler.send_response(302)
     handler.send_header('Location', '/good/wikitext-2-v1.zip')
@@ -195,6 +209,7 @@ ROUTES = {
     '/silent/wikitext-2-v1.zip': silent,
     '/redirect/wikitext-2-v1.zip': redirect,
     '/trickle/wikitext-2-v1.zip': trickle,
+    '/trickle-headers/wikitext-2-v1.zip': trickle_headers,
 }
 
 
@@ -904,6 +919,15 @@ def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys, mirro
     err = capsys.readouterr().err  # a slow transfer shows progress, any size
     assert 'downloading' in err and mirror('trickle') in err
     assert 'finished' not in err
+
+
+def test_mirror_trickling_its_headers_is_given_up_at_the_deadline(mirror, cache):
+    started = time.monotonic()
+    with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
+        fetch([mirror('trickle-headers')], cache, timeout=2, deadline=1)
+    assert time.monotonic() - started < 5  # the headers alone would take 35 s
+    assert 'deadline' in failure.value.attempts[0][1]
+    assert contents(cache) == []
 
 
 def test_interrupted_download_does_not_say_finished(monkeypatch, capsys, mirror, cache):
