@@ -979,7 +979,9 @@ def test_parquet_with_a_text_column_of_numbers_is_explained(tmp_path, cache):
 JAPANESE = ' \n = 日本語の記事 = \n \n 吾輩 は 猫 で ある 。 \n'
 
 
-@pytest.mark.parametrize('codec, named', [('cp932', 'Shift_JIS'), ('euc_jp', 'EUC-JP')])
+@pytest.mark.parametrize(
+    'codec, named', [('cp932', 'Shift_JIS'), ('euc_jp', 'EUC-JP'), ('utf-16', 'UTF-16')]
+)
 def test_corpus_that_is_not_utf8_says_which_file_and_encoding(monkeypatch, tmp_path, codec, named):
     data_dir = write_data_dir(tmp_path / 'data')
     (data_dir / 'wiki.train.tokens').write_bytes(JAPANESE.encode(codec))
@@ -997,11 +999,13 @@ def test_corpus_that_is_not_utf8_says_which_file_and_encoding(monkeypatch, tmp_p
     [
         ('wiki.train.tokens', 'this is the file itself'),
         ('wikitext-2-v1.zip', 'a zip: extract it'),
+        ('notes.txt', 'a file, not a directory'),
     ],
 )
 def test_dir_variable_on_a_file_says_what_was_expected(monkeypatch, tmp_path, target, expected):
     data_dir = write_data_dir(tmp_path / 'data')
     (data_dir / 'wikitext-2-v1.zip').write_bytes(GOOD_ZIP)
+    (data_dir / 'notes.txt').write_text("a teacher's notes")
     monkeypatch.setenv(wikitext2.DIR_ENV, str(data_dir / target))
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
         fetch([], tmp_path / 'cache')
@@ -1069,3 +1073,22 @@ def test_cli_prints_one_explanation_and_exits_1(mirror, tmp_path, case):
     assert 'Traceback' not in result.stderr
     assert expected in result.stderr
     assert result.stdout == ''
+
+
+@pytest.mark.parametrize(
+    'raised, code, expected',
+    [
+        (KeyboardInterrupt(), 130, '中断しました (interrupted)'),
+        (RuntimeError('the disk went away'), 1, 'RuntimeError: the disk went away'),
+    ],
+    ids=['ctrl-c', 'unexpected'],
+)
+def test_cli_on_ctrl_c_or_an_unexpected_error(monkeypatch, capsys, raised, code, expected):
+    def fail(**kwargs):
+        raise raised
+
+    monkeypatch.setattr(wikitext2, 'wikitext2_dir', fail)
+    assert wikitext2.main([]) == code
+    out, err = capsys.readouterr()
+    assert out == '' and expected in err
+    assert 'Traceback' not in err and 'finished' not in err
