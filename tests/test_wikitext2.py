@@ -307,13 +307,15 @@ FAILURES = [
     ('long-html-as-zip', 'not a zip'),
     ('truncated', 'truncated'),
     ('wrong', f'checksum mismatch: got {sha1_of(WRONG_ZIP)}'),
-    ('stall', 'timeout after 1 s'),
-    ('silent', 'timeout after 1 s'),
+    pytest.param('stall', 'timeout after 1 s', marks=pytest.mark.slow),
+    pytest.param('silent', 'timeout after 1 s', marks=pytest.mark.slow),
     ('missing', 'HTTP 404'),
 ]
 
 
-@pytest.mark.parametrize('route, reason', FAILURES, ids=[route for route, _ in FAILURES])
+@pytest.mark.parametrize(
+    'route, reason', FAILURES, ids=[getattr(f, 'values', f)[0] for f in FAILURES]
+)
 def test_a_failing_mirror_leaves_nothing_in_the_cache(mirror, cache, route, reason):
     url = mirror(route)
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
@@ -355,8 +357,9 @@ def test_refused_connection_is_reported(cache):
     assert contents(cache) == []
 
 
+@pytest.mark.slow  # waits on the clock (timeouts, deadlines): the full tier, not `make unit`
 def test_failing_mirrors_then_a_good_one_last(server, mirror, cache):
-    failing = [route for route, _ in FAILURES]
+    failing = [getattr(f, 'values', f)[0] for f in FAILURES]
     data_dir = fetch([mirror(route) for route in failing + ['good']], cache)
     assert_fixture_data(data_dir)
     assert contents(cache) == VERIFIED_CACHE
@@ -881,6 +884,7 @@ sys.exit(1 if failures else 0)
 """
 
 
+@pytest.mark.slow  # waits on the clock (timeouts, deadlines): the full tier, not `make unit`
 def test_processes_filling_one_cache_at_once_all_succeed(tmp_path):
     # A classroom on a shared home directory: 4 processes, 50 rounds, each
     # round a fresh cache that all of them fill at the same moment.
@@ -908,6 +912,7 @@ def test_processes_filling_one_cache_at_once_all_succeed(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # waits on the clock (timeouts, deadlines): the full tier, not `make unit`
 def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys, mirror, cache):
     monkeypatch.setattr(wikitext2, '_PROGRESS_AFTER_SECONDS', 0.3)
     started = time.monotonic()
@@ -921,6 +926,7 @@ def test_trickling_mirror_is_given_up_at_the_deadline(monkeypatch, capsys, mirro
     assert 'finished' not in err
 
 
+@pytest.mark.slow  # waits on the clock (timeouts, deadlines): the full tier, not `make unit`
 def test_mirror_trickling_its_headers_is_given_up_at_the_deadline(mirror, cache):
     started = time.monotonic()
     with pytest.raises(wikitext2.WikiText2Unavailable) as failure:
@@ -1045,7 +1051,14 @@ def run_cli_args(args, env_updates):
 
 
 @pytest.mark.parametrize(
-    'case', ['timeout-inf', 'timeout-word', 'not-utf8', 'plain-path-mirror', 'deadline']
+    'case',
+    [
+        'timeout-inf',
+        'timeout-word',
+        'not-utf8',
+        'plain-path-mirror',
+        pytest.param('deadline', marks=pytest.mark.slow),
+    ],
 )
 def test_cli_prints_one_explanation_and_exits_1(mirror, tmp_path, case):
     settings = {
