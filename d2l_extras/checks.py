@@ -523,7 +523,14 @@ def _checked(function, contract, where, namespace):
                 if name in arguments:
                     check(name, arguments[name])
             if contract.before is not None:
-                contract.before(arguments, namespace)
+                # whole-call checks see the defaults too (bert_config(num_heads=3) and its
+                # default num_hiddens=128)
+                defaults = {
+                    name: parameter.default
+                    for name, parameter in signature.parameters.items()
+                    if parameter.default is not inspect.Parameter.empty
+                }
+                contract.before({**defaults, **arguments}, namespace)
         except (TypeError, ValueError, MemoryError) as error:
             raise type(error)(f'{where}: {error}') from None
         if contract.around is not None:

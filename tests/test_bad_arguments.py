@@ -252,6 +252,7 @@ BAD_CALLS = [
         'num_hiddens=130',
     ),
     ('bert_config', lambda d2l, a, f: d2l.bert_config(dropout=1.0), ValueError, 'dropout'),
+    ('bert_config', lambda d2l, a, f: d2l.bert_config(num_heads=3), ValueError, 'num_hiddens=128'),
     (
         'save_checkpoint',
         lambda d2l, a, f: d2l.save_checkpoint(42, None, None, 0, None, {}),
