@@ -180,6 +180,12 @@ def write_pages(root=ROOT, student=False, notebook_root=None, target=None):
             )
 
 
+def copy_figures(root, target):
+    """Copy the chapters' figures into a book tree: its pages show them as ../figures/<name>."""
+    if (root / FIGURES).is_dir():
+        shutil.copytree(root / FIGURES, target / FIGURES)
+
+
 def student_tree(target, root=ROOT):
     """Copy the book's sources into ``target`` without any solution.
 
@@ -194,9 +200,7 @@ def student_tree(target, root=ROOT):
     for path in (root / 'chapters').iterdir():
         if path.is_file() and (path.suffix != '.md' or path.name == 'index.md'):
             shutil.copy2(path, target / 'chapters' / path.name)
-    # the pages and notebooks show the figures as ../figures/<name>.svg
-    if (root / FIGURES).is_dir():
-        shutil.copytree(root / FIGURES, target / FIGURES)
+    copy_figures(root, target)
     for name in chapter_names(root):
         for fw in FRAMEWORKS:
             nb = notebooks.student_copy(read_notebook(notebook_path(name, fw, root)))

@@ -172,9 +172,7 @@ def book_tree(framework, target, student=False, root=ROOT):
         for path in (root / 'chapters').iterdir():
             if path.is_file() and path.suffix != '.md':
                 shutil.copy2(path, target / 'chapters' / path.name)
-        # the pages show the figures as ../figures/<name>.svg
-        if (root / book.FIGURES).is_dir():
-            shutil.copytree(root / book.FIGURES, target / book.FIGURES)
+        book.copy_figures(root, target)
         notebook_root = root
     # the HTML book's tabbed pages and front page do not belong to the PDF tree
     shutil.rmtree(target / 'chapters' / TABBED, ignore_errors=True)
