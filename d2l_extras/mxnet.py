@@ -606,8 +606,10 @@ def _mask_tokens(token_ids, vocab, rng):
 
 
 # chapters/bert-dataset.md, line 265
-def _make_pretraining_arrays(paragraphs, max_len, seed=None):
+def _make_pretraining_arrays(paragraphs, max_len, seed=None, vocab=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
+
+    The vocabulary is made from `paragraphs` unless one is given.
 
     Defined in :numref:`sec_bert-dataset`.
     """
@@ -620,8 +622,9 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                   for paragraph in paragraphs]
     sentences = [sentence for paragraph in paragraphs
                  for sentence in paragraph]
-    vocab = d2l.Vocab(sentences, min_freq=5, reserved_tokens=[
-        '<pad>', '<mask>', '<cls>', '<sep>'])
+    if vocab is None:
+        vocab = d2l.Vocab(sentences, min_freq=5, reserved_tokens=[
+            '<pad>', '<mask>', '<cls>', '<sep>'])
     examples = _get_nsp_examples(paragraphs, max_len, rng)
     token_ids, segments, valid_lens, nsp_labels = _pad_bert_inputs(
         examples, max_len, vocab)
@@ -631,15 +634,15 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
-# chapters/bert-dataset.md, line 306
+# chapters/bert-dataset.md, line 309
 class _WikiTextDataset(gluon.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
     Defined in :numref:`sec_bert-dataset`.
     """
-    def __init__(self, paragraphs, max_len, seed=None):
+    def __init__(self, paragraphs, max_len, seed=None, vocab=None):
         self.vocab, arrays = _make_pretraining_arrays(paragraphs, max_len,
-                                                      seed)
+                                                      seed, vocab)
         # IDs, segments, positions and labels as int32, MXNet's usual index
         # type; valid lengths and MLM weights stay float32
         self.arrays = [a.astype(onp.int32) if a.dtype == onp.int64 else a
@@ -652,7 +655,7 @@ class _WikiTextDataset(gluon.data.Dataset):
         return len(self.arrays[0])
 
 
-# chapters/bert-dataset.md, line 359
+# chapters/bert-dataset.md, line 362
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -668,7 +671,7 @@ def _gc_paused():
             gc.enable()
 
 
-# chapters/bert-dataset.md, line 378
+# chapters/bert-dataset.md, line 381
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -713,6 +716,190 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
         ls.append(mlm_l + nsp_l)
         npx.waitall()
     return mlm_ls, nsp_ls, ls
+
+
+# chapters/bert-pretraining.md, line 228
+import numpy as onp
+
+def split_paragraphs(paragraphs, heldout_fraction=0.1, seed=0):
+    """Split paragraphs at random into (training, held-out) lists.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    order = onp.random.default_rng(seed).permutation(len(paragraphs))
+    is_heldout = onp.zeros(len(paragraphs), dtype=bool)
+    is_heldout[order[:round(len(paragraphs) * heldout_fraction)]] = True
+    return ([p for p, held in zip(paragraphs, is_heldout) if not held],
+            [p for p, held in zip(paragraphs, is_heldout) if held])
+
+
+# chapters/bert-pretraining.md, line 244
+def make_wiki_iter(paragraphs, batch_size, max_len, vocab, seed=0,
+                   shuffle=True):
+    """Minibatches of pretraining examples made from `paragraphs` with
+    `vocab`; `seed` draws the sentence pairs, the masks and the order.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    dataset = _WikiTextDataset(paragraphs, max_len, seed, vocab)
+    order = onp.arange(len(dataset))
+    if shuffle:
+        order = onp.random.default_rng(seed).permutation(len(dataset))
+    batches = [order[i:i + batch_size].tolist()
+               for i in range(0, len(order), batch_size)]
+    return gluon.data.DataLoader(dataset, batch_sampler=batches)
+
+
+# chapters/bert-pretraining.md, line 289
+def evaluate_bert(net, data_iter, vocab_size):
+    """MLM loss and accuracy (mean over the prediction positions) and NSP
+    loss and accuracy (mean over the sentence pairs), in inference mode.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    loss = gluon.loss.SoftmaxCELoss()
+    device = list(net.collect_params().values())[0].list_ctx()[0]
+    # Sums of the MLM loss, correct MLM predictions, no. of predictions,
+    # NSP loss, correct NSP predictions, no. of sentence pairs
+    metric = d2l.Accumulator(6)
+    for batch in data_iter:  # Outside autograd.record(): no dropout
+        (tokens, segments, valid_lens, pred_positions, mlm_weights, mlm_Y,
+         nsp_y) = [x.as_in_ctx(device) for x in batch]
+        _, mlm_Y_hat, nsp_Y_hat = net(tokens, segments, valid_lens,
+                                      pred_positions)
+        mlm_Y_hat = mlm_Y_hat.reshape((-1, vocab_size))
+        mlm_Y, weights = mlm_Y.reshape(-1), mlm_weights.reshape(-1)
+        mlm_correct = mlm_Y_hat.argmax(axis=1).astype(mlm_Y.dtype) == mlm_Y
+        nsp_correct = nsp_Y_hat.argmax(axis=1).astype(nsp_y.dtype) == nsp_y
+        metric.add(float((loss(mlm_Y_hat, mlm_Y) * weights).sum()),
+                   float((mlm_correct * weights).sum()), float(weights.sum()),
+                   float(loss(nsp_Y_hat, nsp_y).sum()),
+                   float(nsp_correct.sum()), nsp_y.shape[0])
+    return {'MLM loss': metric[0] / metric[2],
+            'MLM accuracy': metric[1] / metric[2],
+            'NSP loss': metric[3] / metric[5],
+            'NSP accuracy': metric[4] / metric[5]}
+
+
+# chapters/bert-pretraining.md, line 353
+def unigram_counts(vocab):
+    """How often each token of `vocab` occurs in the corpus that `vocab`
+    was made from; rare words count as '<unk>'.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    counts = onp.zeros(len(vocab))
+    for token, freq in vocab.token_freqs:
+        counts[vocab[token]] += freq
+    return counts
+
+def mlm_labels(data_iter):
+    """The labels of all real (not padded) prediction positions.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    return onp.concatenate([d2l.numpy(batch[5])[d2l.numpy(batch[4]) > 0]
+                            for batch in data_iter])
+
+
+# chapters/bert-pretraining.md, line 385
+def _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y):
+    """Token IDs (NumPy) with every prediction position's label put back.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    tokens = tokens.copy()
+    rows, slots = onp.nonzero(mlm_weights > 0)
+    tokens[rows, pred_positions[rows, slots]] = mlm_Y[rows, slots]
+    return tokens
+
+
+# chapters/bert-pretraining.md, line 396
+def token_encodings(net, batch, vocab, context_free=False):
+    """BERT encodings of the ordinary tokens of a minibatch (masks undone)
+    as a NumPy array (no. of tokens, num_hiddens), and their token IDs.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    tokens, segments, valid_lens, pred_positions, mlm_weights, mlm_Y, _ = [
+        d2l.numpy(x) for x in batch]
+    tokens = _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y)
+    device = list(net.collect_params().values())[0].list_ctx()[0]
+    X = np.array(tokens, ctx=device)
+    if context_free:  # The token embedding: one vector per token
+        encoded = net.encoder.token_embedding(X)
+    else:  # Outside autograd.record(): no dropout
+        encoded, _, _ = net(X, np.array(segments, ctx=device),
+                            np.array(valid_lens, ctx=device))
+    is_word = ((onp.arange(tokens.shape[1]) < valid_lens[:, None])
+               & ~onp.isin(tokens, vocab[['<pad>', '<mask>', '<cls>',
+                                          '<sep>', '<unk>']]))
+    return encoded.asnumpy()[is_word], tokens[is_word]
+
+
+# chapters/bert-pretraining.md, line 443
+def mean_cosine(X):
+    """Mean cosine similarity of all pairs of rows of X (NumPy).
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    U = X / onp.linalg.norm(X, axis=1, keepdims=True)
+    total, n = U.sum(axis=0), len(U)
+    return float((total @ total - n) / (n * (n - 1)))
+
+def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
+    """(same word in different contexts, different words): mean cosine
+    similarities of the rows of X, the encodings of `token_ids`.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    words, counts = onp.unique(token_ids, return_counts=True)
+    same = [mean_cosine(X[token_ids == word])
+            for word in words[counts >= min_count]]
+    i, j = onp.random.default_rng(seed).integers(len(X), size=(2, num_pairs))
+    i, j = i[token_ids[i] != token_ids[j]], j[token_ids[i] != token_ids[j]]
+    U = X / onp.linalg.norm(X, axis=1, keepdims=True)
+    return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
+
+
+# chapters/bert-pretraining.md, line 565
+from mxnet import lr_scheduler
+
+def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
+                  batch_size=128, max_len=64, warmup_fraction=0.1, seed=0,
+                  stop_at=None, on_step=None):
+    """Pretrain with Adam; the learning rate grows linearly to `lr` over the
+    first `warmup_fraction` of the steps, then falls linearly to 0. Every
+    epoch draws new sentence pairs and masks. `on_step(step, mlm_l, nsp_l)`
+    is called after every step; training stops early at step `stop_at`.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    loss = gluon.loss.SoftmaxCELoss()
+    device = list(net.collect_params().values())[0].list_ctx()[0]
+    warmup = max(1, round(num_steps * warmup_fraction))
+    schedule = lr_scheduler.PolyScheduler(max_update=num_steps, base_lr=lr,
+                                          pwr=1, warmup_steps=warmup)
+    trainer = gluon.Trainer(net.collect_params(), 'adam',
+                            {'learning_rate': lr, 'lr_scheduler': schedule})
+    step, epoch = 0, 0
+    while step < (stop_at or num_steps):
+        # New pairs and masks every epoch (dynamic masking)
+        for batch in make_wiki_iter(paragraphs, batch_size, max_len, vocab,
+                                    seed + epoch):
+            shards = [[x.as_in_ctx(device)] for x in batch]
+            with autograd.record():
+                mlm_ls, nsp_ls, ls = _get_batch_loss_bert(
+                    net, loss, len(vocab), *shards)
+            ls[0].backward()
+            trainer.step(1)
+            step += 1
+            if on_step:
+                on_step(step, float(mlm_ls[0]), float(nsp_ls[0]))
+            if step == (stop_at or num_steps):
+                break
+        epoch += 1
+    return step
 
 
 # chapters/bert-distributed.md, line 32 (:numref:`sec_bert-distributed`)
@@ -837,19 +1024,48 @@ def _read_checkpoint_bytes(path):
 # chapters/bert-distributed.md, line 243
 import pickle
 
-def save_checkpoint(path, net, trainer, step, vocab, config):
-    """Save the model, the trainer (Adam) state, the step, the vocabulary and
-    the model's configuration to `path`, atomically.
+def save_checkpoint(path, net, trainer, step, vocab, config, info=None):
+    """Save the model, the trainer (Adam) state (unless `trainer` is None),
+    the step, the vocabulary, the model's configuration and `info` (a dict
+    of plain data, e.g. how the model was trained) to `path`, atomically.
 
     Defined in :numref:`sec_bert-distributed`.
     """
     with tempfile.TemporaryDirectory() as tmp:
         net.save_parameters(f'{tmp}/params')
-        trainer.save_states(f'{tmp}/trainer')
+        if trainer is not None:
+            trainer.save_states(f'{tmp}/trainer')
         state = {'params': pathlib.Path(f'{tmp}/params').read_bytes(),
-                 'trainer': pathlib.Path(f'{tmp}/trainer').read_bytes(),
-                 'step': step, 'vocab': vocab.idx_to_token, 'config': config}
+                 'trainer': (pathlib.Path(f'{tmp}/trainer').read_bytes()
+                             if trainer is not None else None),
+                 'step': step, 'vocab': vocab.idx_to_token, 'config': config,
+                 'info': info or {}}
     _write_checkpoint_bytes(path, pickle.dumps(state))
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    """Unpickle plain data and the `allowed` (module, name) classes only:
+    any other class or function in the data is refused, not called.
+
+    Defined in :numref:`sec_bert-distributed`.
+    """
+    def __init__(self, data, path, allowed=()):
+        super().__init__(io.BytesIO(data))
+        self.path, self.allowed = path, set(allowed)
+
+    def find_class(self, module, name):
+        if (module, name) not in self.allowed:
+            raise pickle.UnpicklingError(
+                f'{self.path} refers to {module}.{name}, which no checkpoint '
+                f'of this book holds; loading it could run any code, so it '
+                f'was refused. Load only checkpoints from a source you trust')
+        return super().find_class(module, name)
+
+# What Trainer.save_states writes: arrays, the optimizer, its schedule
+_TRAINER_CLASSES = [('mxnet.ndarray.ndarray', 'NDArray'),
+                    ('mxnet.numpy', 'ndarray'), ('builtins', 'bytearray'),
+                    ('mxnet.optimizer.optimizer', 'Adam'),
+                    ('mxnet.optimizer.optimizer', 'SGD'),
+                    ('mxnet.lr_scheduler', 'PolyScheduler')]
 
 def load_checkpoint(path):
     """The dictionary that save_checkpoint wrote, checked and with the
@@ -857,7 +1073,9 @@ def load_checkpoint(path):
 
     Defined in :numref:`sec_bert-distributed`.
     """
-    state = pickle.loads(_read_checkpoint_bytes(path))
+    state = _CheckpointUnpickler(_read_checkpoint_bytes(path), path).load()
+    if state.get('trainer') is not None:  # Checked before MXNet unpickles it
+        _CheckpointUnpickler(state['trainer'], path, _TRAINER_CLASSES).load()
     vocab = d2l.Vocab(reserved_tokens=state['vocab'])
     if vocab.idx_to_token != state['vocab']:
         raise ValueError(f'the vocabulary in {path} cannot be rebuilt')
@@ -873,12 +1091,16 @@ def restore_checkpoint(state, net, trainer=None):
         pathlib.Path(f'{tmp}/params').write_bytes(state['params'])
         net.load_parameters(f'{tmp}/params')
         if trainer is not None:
+            if state['trainer'] is None:
+                raise ValueError('this checkpoint holds no trainer state '
+                                 '(saved with trainer=None): it can be '
+                                 'used, but training cannot resume from it')
             pathlib.Path(f'{tmp}/trainer').write_bytes(state['trainer'])
             trainer.load_states(f'{tmp}/trainer')
     return state['step']
 
 
-# chapters/bert-distributed.md, line 335
+# chapters/bert-distributed.md, line 376
 _STATS_KEY = 999999  # KVStore key for the summed losses and counts
 
 def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
@@ -956,7 +1178,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 480
+# chapters/bert-distributed.md, line 521
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -967,7 +1189,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_heads=num_heads, num_layers=num_layers, dropout=dropout)
 
 
-# chapters/bert-distributed.md, line 637
+# chapters/bert-distributed.md, line 678
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -980,7 +1202,7 @@ def checkpoint_parameters(path):
                 for name, value in npx.load(f'{tmp}/params').items()}
 
 
-# chapters/bert-distributed.md, line 673
+# chapters/bert-distributed.md, line 714
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 

@@ -646,8 +646,10 @@ def _mask_tokens(token_ids, vocab, rng):
 
 
 # chapters/bert-dataset.md, line 265
-def _make_pretraining_arrays(paragraphs, max_len, seed=None):
+def _make_pretraining_arrays(paragraphs, max_len, seed=None, vocab=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
+
+    The vocabulary is made from `paragraphs` unless one is given.
 
     Defined in :numref:`sec_bert-dataset`.
     """
@@ -660,8 +662,9 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                   for paragraph in paragraphs]
     sentences = [sentence for paragraph in paragraphs
                  for sentence in paragraph]
-    vocab = d2l.Vocab(sentences, min_freq=5, reserved_tokens=[
-        '<pad>', '<mask>', '<cls>', '<sep>'])
+    if vocab is None:
+        vocab = d2l.Vocab(sentences, min_freq=5, reserved_tokens=[
+            '<pad>', '<mask>', '<cls>', '<sep>'])
     examples = _get_nsp_examples(paragraphs, max_len, rng)
     token_ids, segments, valid_lens, nsp_labels = _pad_bert_inputs(
         examples, max_len, vocab)
@@ -671,15 +674,15 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
-# chapters/bert-dataset.md, line 325
+# chapters/bert-dataset.md, line 328
 class _WikiTextDataset(torch.utils.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
     Defined in :numref:`sec_bert-dataset`.
     """
-    def __init__(self, paragraphs, max_len, seed=None):
+    def __init__(self, paragraphs, max_len, seed=None, vocab=None):
         self.vocab, arrays = _make_pretraining_arrays(paragraphs, max_len,
-                                                      seed)
+                                                      seed, vocab)
         # One conversion per array, sharing memory with NumPy
         self.tensors = [torch.from_numpy(a) for a in arrays]
 
@@ -694,7 +697,7 @@ class _WikiTextDataset(torch.utils.data.Dataset):
         return len(self.tensors[0])
 
 
-# chapters/bert-dataset.md, line 359
+# chapters/bert-dataset.md, line 362
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -710,7 +713,7 @@ def _gc_paused():
             gc.enable()
 
 
-# chapters/bert-dataset.md, line 391
+# chapters/bert-dataset.md, line 394
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -749,6 +752,197 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
     nsp_l = loss(nsp_Y_hat, nsp_y).mean()
     l = mlm_l + nsp_l
     return mlm_l, nsp_l, l
+
+
+# chapters/bert-pretraining.md, line 228
+import numpy as onp
+
+def split_paragraphs(paragraphs, heldout_fraction=0.1, seed=0):
+    """Split paragraphs at random into (training, held-out) lists.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    order = onp.random.default_rng(seed).permutation(len(paragraphs))
+    is_heldout = onp.zeros(len(paragraphs), dtype=bool)
+    is_heldout[order[:round(len(paragraphs) * heldout_fraction)]] = True
+    return ([p for p, held in zip(paragraphs, is_heldout) if not held],
+            [p for p, held in zip(paragraphs, is_heldout) if held])
+
+
+# chapters/bert-pretraining.md, line 259
+def make_wiki_iter(paragraphs, batch_size, max_len, vocab, seed=0,
+                   shuffle=True):
+    """Minibatches of pretraining examples made from `paragraphs` with
+    `vocab`; `seed` draws the sentence pairs, the masks and the order.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    dataset = _WikiTextDataset(paragraphs, max_len, seed, vocab)
+    order = onp.arange(len(dataset))
+    if shuffle:
+        order = onp.random.default_rng(seed).permutation(len(dataset))
+    batches = [order[i:i + batch_size].tolist()
+               for i in range(0, len(order), batch_size)]
+    return torch.utils.data.DataLoader(dataset, sampler=batches,
+                                       batch_size=None)
+
+
+# chapters/bert-pretraining.md, line 318
+def evaluate_bert(net, data_iter, vocab_size):
+    """MLM loss and accuracy (mean over the prediction positions) and NSP
+    loss and accuracy (mean over the sentence pairs), in inference mode.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    loss = nn.CrossEntropyLoss(reduction='none')
+    device = next(net.parameters()).device
+    # Sums of the MLM loss, correct MLM predictions, no. of predictions,
+    # NSP loss, correct NSP predictions, no. of sentence pairs
+    metric = d2l.Accumulator(6)
+    net.eval()  # No dropout
+    with torch.no_grad():
+        for batch in data_iter:
+            (tokens, segments, valid_lens, pred_positions, mlm_weights, mlm_Y,
+             nsp_y) = [x.to(device) for x in batch]
+            _, mlm_Y_hat, nsp_Y_hat = net(tokens, segments, valid_lens,
+                                          pred_positions)
+            mlm_Y_hat = mlm_Y_hat.reshape(-1, vocab_size)
+            mlm_Y, weights = mlm_Y.reshape(-1), mlm_weights.reshape(-1)
+            mlm_correct = mlm_Y_hat.argmax(dim=1) == mlm_Y
+            nsp_correct = nsp_Y_hat.argmax(dim=1) == nsp_y
+            metric.add(float((loss(mlm_Y_hat, mlm_Y) * weights).sum()),
+                       float((mlm_correct * weights).sum()),
+                       float(weights.sum()),
+                       float(loss(nsp_Y_hat, nsp_y).sum()),
+                       float(nsp_correct.sum()), len(nsp_y))
+    return {'MLM loss': metric[0] / metric[2],
+            'MLM accuracy': metric[1] / metric[2],
+            'NSP loss': metric[3] / metric[5],
+            'NSP accuracy': metric[4] / metric[5]}
+
+
+# chapters/bert-pretraining.md, line 353
+def unigram_counts(vocab):
+    """How often each token of `vocab` occurs in the corpus that `vocab`
+    was made from; rare words count as '<unk>'.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    counts = onp.zeros(len(vocab))
+    for token, freq in vocab.token_freqs:
+        counts[vocab[token]] += freq
+    return counts
+
+def mlm_labels(data_iter):
+    """The labels of all real (not padded) prediction positions.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    return onp.concatenate([d2l.numpy(batch[5])[d2l.numpy(batch[4]) > 0]
+                            for batch in data_iter])
+
+
+# chapters/bert-pretraining.md, line 385
+def _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y):
+    """Token IDs (NumPy) with every prediction position's label put back.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    tokens = tokens.copy()
+    rows, slots = onp.nonzero(mlm_weights > 0)
+    tokens[rows, pred_positions[rows, slots]] = mlm_Y[rows, slots]
+    return tokens
+
+
+# chapters/bert-pretraining.md, line 417
+def token_encodings(net, batch, vocab, context_free=False):
+    """BERT encodings of the ordinary tokens of a minibatch (masks undone)
+    as a NumPy array (no. of tokens, num_hiddens), and their token IDs.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    tokens, segments, valid_lens, pred_positions, mlm_weights, mlm_Y, _ = [
+        d2l.numpy(x) for x in batch]
+    tokens = _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y)
+    device = next(net.parameters()).device
+    X = torch.tensor(tokens, device=device)
+    net.eval()  # No dropout
+    with torch.no_grad():
+        if context_free:  # The token embedding: one vector per token
+            encoded = net.encoder.token_embedding(X)
+        else:
+            encoded, _, _ = net(X, torch.tensor(segments, device=device),
+                                torch.tensor(valid_lens, device=device))
+    is_word = ((onp.arange(tokens.shape[1]) < valid_lens[:, None])
+               & ~onp.isin(tokens, vocab[['<pad>', '<mask>', '<cls>',
+                                          '<sep>', '<unk>']]))
+    return d2l.numpy(encoded.cpu())[is_word], tokens[is_word]
+
+
+# chapters/bert-pretraining.md, line 443
+def mean_cosine(X):
+    """Mean cosine similarity of all pairs of rows of X (NumPy).
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    U = X / onp.linalg.norm(X, axis=1, keepdims=True)
+    total, n = U.sum(axis=0), len(U)
+    return float((total @ total - n) / (n * (n - 1)))
+
+def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
+    """(same word in different contexts, different words): mean cosine
+    similarities of the rows of X, the encodings of `token_ids`.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    words, counts = onp.unique(token_ids, return_counts=True)
+    same = [mean_cosine(X[token_ids == word])
+            for word in words[counts >= min_count]]
+    i, j = onp.random.default_rng(seed).integers(len(X), size=(2, num_pairs))
+    i, j = i[token_ids[i] != token_ids[j]], j[token_ids[i] != token_ids[j]]
+    U = X / onp.linalg.norm(X, axis=1, keepdims=True)
+    return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
+
+
+# chapters/bert-pretraining.md, line 603
+def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
+                  batch_size=128, max_len=64, warmup_fraction=0.1, seed=0,
+                  stop_at=None, on_step=None):
+    """Pretrain with Adam; the learning rate grows linearly to `lr` over the
+    first `warmup_fraction` of the steps, then falls linearly to 0. Every
+    epoch draws new sentence pairs and masks. `on_step(step, mlm_l, nsp_l)`
+    is called after every step; training stops early at step `stop_at`.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    loss = nn.CrossEntropyLoss(reduction='none')
+    device = next(net.parameters()).device
+    warmup = max(1, round(num_steps * warmup_fraction))
+    trainer = torch.optim.Adam(net.parameters(), lr=lr)
+    # The factor of lr in step `done` (counted from 1), as in MXNet's
+    # PolyScheduler with pwr=1
+    schedule = torch.optim.lr_scheduler.LambdaLR(trainer, lambda i: min(
+        (i + 1) / warmup, (num_steps - i - 1) / max(num_steps - warmup, 1)))
+    step, epoch = 0, 0
+    while step < (stop_at or num_steps):
+        # New pairs and masks every epoch (dynamic masking)
+        for batch in make_wiki_iter(paragraphs, batch_size, max_len, vocab,
+                                    seed + epoch):
+            net.train()
+            batch = [x.to(device) for x in batch]
+            trainer.zero_grad()
+            mlm_l, nsp_l, l = _get_batch_loss_bert(net, loss, len(vocab),
+                                                   *batch)
+            l.backward()
+            trainer.step()
+            schedule.step()
+            step += 1
+            if on_step:
+                on_step(step, float(mlm_l), float(nsp_l))
+            if step == (stop_at or num_steps):
+                break
+        epoch += 1
+    return step
 
 
 # chapters/bert-distributed.md, line 32 (:numref:`sec_bert-distributed`)
@@ -857,17 +1051,20 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 281
-def save_checkpoint(path, net, trainer, step, vocab, config):
-    """Save the model, the optimizer (Adam) state, the step, the random
-    number generator, the vocabulary and the model's configuration to
-    `path`, atomically.
+# chapters/bert-distributed.md, line 314
+def save_checkpoint(path, net, trainer, step, vocab, config, info=None):
+    """Save the model, the optimizer (Adam) state (unless `trainer` is None),
+    the step, the random number generator, the vocabulary, the model's
+    configuration and `info` (a dict of plain data, e.g. how the model was
+    trained) to `path`, atomically.
 
     Defined in :numref:`sec_bert-distributed`.
     """
-    state = {'model': net.state_dict(), 'optimizer': trainer.state_dict(),
+    state = {'model': net.state_dict(),
+             'optimizer': trainer.state_dict() if trainer else None,
              'step': step, 'rng': torch.get_rng_state(),
-             'vocab': vocab.idx_to_token, 'config': config}
+             'vocab': vocab.idx_to_token, 'config': config,
+             'info': info or {}}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     _write_checkpoint_bytes(path, buffer.getvalue())
@@ -878,8 +1075,9 @@ def load_checkpoint(path):
 
     Defined in :numref:`sec_bert-distributed`.
     """
+    # weights_only=True: tensors and plain data only, never code
     state = torch.load(io.BytesIO(_read_checkpoint_bytes(path)),
-                       map_location='cpu')
+                       map_location='cpu', weights_only=True)
     vocab = d2l.Vocab(reserved_tokens=state['vocab'])
     if vocab.idx_to_token != state['vocab']:
         raise ValueError(f'the vocabulary in {path} cannot be rebuilt')
@@ -894,12 +1092,16 @@ def restore_checkpoint(state, net, trainer=None):
     """
     net.load_state_dict(state['model'])
     if trainer is not None:
+        if state['optimizer'] is None:
+            raise ValueError('this checkpoint holds no optimizer state '
+                             '(saved with trainer=None): it can be used, '
+                             'but training cannot resume from it')
         trainer.load_state_dict(state['optimizer'])
         torch.set_rng_state(state['rng'])
     return state['step']
 
 
-# chapters/bert-distributed.md, line 411
+# chapters/bert-distributed.md, line 452
 def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
                            num_steps, checkpoint, lr=0.01, save_every=None,
                            optimizer='adam'):
@@ -967,7 +1169,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 489
+# chapters/bert-distributed.md, line 530
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -982,7 +1184,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 mlm_in_features=num_hiddens, nsp_in_features=num_hiddens)
 
 
-# chapters/bert-distributed.md, line 513
+# chapters/bert-distributed.md, line 554
 def init_distributed():
     """Join the process group that torchrun describes in the environment;
     return (rank, number of workers, device).
@@ -999,7 +1201,7 @@ def init_distributed():
     return dist.get_rank(), dist.get_world_size(), device
 
 
-# chapters/bert-distributed.md, line 648
+# chapters/bert-distributed.md, line 689
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -1009,7 +1211,7 @@ def checkpoint_parameters(path):
             for name, value in load_checkpoint(path)['model'].items()}
 
 
-# chapters/bert-distributed.md, line 696
+# chapters/bert-distributed.md, line 737
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 
