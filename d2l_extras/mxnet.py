@@ -293,7 +293,7 @@ class BERTModel(nn.Block):
         else:
             mlm_Y_hat = None
         # The hidden layer of the MLP classifier for next sentence prediction.
-        # 0 is the index of the '<cls>' token
+        # Position 0 holds the '<cls>' token
         nsp_Y_hat = self.nsp(self.hidden(encoded_X[:, 0, :]))
         return encoded_X, mlm_Y_hat, nsp_Y_hat
 
@@ -561,7 +561,7 @@ def _pad_bert_inputs(examples, max_len, vocab):
     return token_ids, segments, valid_lens, nsp_labels
 
 
-# chapters/bert-dataset.md, line 199
+# chapters/bert-dataset.md, line 205
 def _mask_tokens(token_ids, vocab, rng):
     """Choose the masked language modeling predictions of all examples.
 
@@ -605,7 +605,7 @@ def _mask_tokens(token_ids, vocab, rng):
     return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
 
 
-# chapters/bert-dataset.md, line 265
+# chapters/bert-dataset.md, line 271
 def _make_pretraining_arrays(paragraphs, max_len, seed=None, vocab=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
 
@@ -634,7 +634,7 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None, vocab=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
-# chapters/bert-dataset.md, line 309
+# chapters/bert-dataset.md, line 315
 class _WikiTextDataset(gluon.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
@@ -655,7 +655,7 @@ class _WikiTextDataset(gluon.data.Dataset):
         return len(self.arrays[0])
 
 
-# chapters/bert-dataset.md, line 362
+# chapters/bert-dataset.md, line 368
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -671,7 +671,7 @@ def _gc_paused():
             gc.enable()
 
 
-# chapters/bert-dataset.md, line 381
+# chapters/bert-dataset.md, line 387
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -686,7 +686,7 @@ def load_data_wiki(batch_size, max_len, seed=None):
     return train_iter, train_set.vocab
 
 
-# chapters/bert-pretraining.md, line 55
+# chapters/bert-pretraining.md, line 66
 def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
                          segments_X_shards, valid_lens_x_shards,
                          pred_positions_X_shards, mlm_weights_X_shards,
@@ -718,7 +718,7 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X_shards,
     return mlm_ls, nsp_ls, ls
 
 
-# chapters/bert-pretraining.md, line 228
+# chapters/bert-pretraining.md, line 244
 import numpy as onp
 
 def split_paragraphs(paragraphs, heldout_fraction=0.1, seed=0):
@@ -733,7 +733,7 @@ def split_paragraphs(paragraphs, heldout_fraction=0.1, seed=0):
             [p for p, held in zip(paragraphs, is_heldout) if held])
 
 
-# chapters/bert-pretraining.md, line 244
+# chapters/bert-pretraining.md, line 260
 def make_wiki_iter(paragraphs, batch_size, max_len, vocab, seed=0,
                    shuffle=True):
     """Minibatches of pretraining examples made from `paragraphs` with
@@ -750,7 +750,7 @@ def make_wiki_iter(paragraphs, batch_size, max_len, vocab, seed=0,
     return gluon.data.DataLoader(dataset, batch_sampler=batches)
 
 
-# chapters/bert-pretraining.md, line 289
+# chapters/bert-pretraining.md, line 305
 def evaluate_bert(net, data_iter, vocab_size):
     """MLM loss and accuracy (mean over the prediction positions) and NSP
     loss and accuracy (mean over the sentence pairs), in inference mode.
@@ -781,7 +781,7 @@ def evaluate_bert(net, data_iter, vocab_size):
             'NSP accuracy': metric[4] / metric[5]}
 
 
-# chapters/bert-pretraining.md, line 353
+# chapters/bert-pretraining.md, line 369
 def unigram_counts(vocab):
     """How often each token of `vocab` occurs in the corpus that `vocab`
     was made from; rare words count as '<unk>'.
@@ -802,7 +802,7 @@ def mlm_labels(data_iter):
                             for batch in data_iter])
 
 
-# chapters/bert-pretraining.md, line 385
+# chapters/bert-pretraining.md, line 388
 def _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y):
     """Token IDs (NumPy) with every prediction position's label put back.
 
@@ -814,7 +814,7 @@ def _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y):
     return tokens
 
 
-# chapters/bert-pretraining.md, line 396
+# chapters/bert-pretraining.md, line 399
 def token_encodings(net, batch, vocab, context_free=False):
     """BERT encodings of the ordinary tokens of a minibatch (masks undone)
     as a NumPy array (no. of tokens, num_hiddens), and their token IDs.
@@ -837,7 +837,7 @@ def token_encodings(net, batch, vocab, context_free=False):
     return encoded.asnumpy()[is_word], tokens[is_word]
 
 
-# chapters/bert-pretraining.md, line 443
+# chapters/bert-pretraining.md, line 446
 def mean_cosine(X):
     """Mean cosine similarity of all pairs of rows of X (NumPy).
 
@@ -862,7 +862,7 @@ def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
     return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
 
 
-# chapters/bert-pretraining.md, line 565
+# chapters/bert-pretraining.md, line 701
 from mxnet import lr_scheduler
 
 def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
@@ -902,14 +902,43 @@ def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
     return step
 
 
+# chapters/bert-pretraining.md, line 788
+def book_checkpoint(framework):
+    """The checkpoint of the small BERT that comes with the book.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    return (pathlib.Path(d2l.__file__).parent / 'checkpoints'
+            / f'bert-small-{framework}.ckpt')
+
+
+# chapters/bert-pretraining.md, line 867
+def fill_mask(net, vocab, tokens, k=5):
+    """The k most probable tokens for each '<mask>' in `tokens` (a list of
+    token strings), as lists of strings.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    device = list(net.collect_params().values())[0].list_ctx()[0]
+    tokens, segments = d2l.get_tokens_and_segments(tokens)
+    positions = [i for i, token in enumerate(tokens) if token == '<mask>']
+    _, mlm_Y_hat, _ = net(np.array([vocab[tokens]], ctx=device),
+                          np.array([segments], ctx=device),
+                          np.array([len(tokens)], ctx=device),
+                          np.array([positions], ctx=device))
+    top = onp.argsort(-mlm_Y_hat[0].asnumpy(), axis=1)[:, :k]
+    return [vocab.to_tokens(row.tolist()) for row in top]
+
+
 # chapters/bert-distributed.md, line 32 (:numref:`sec_bert-distributed`)
 import hashlib
 import io
 import pathlib
+import pickle
 import tempfile
 
 
-# chapters/bert-distributed.md, line 79
+# chapters/bert-distributed.md, line 80
 class ShardSampler(gluon.data.Sampler):
     """Yield this worker's share of every global minibatch of `batch_size`
     examples (what DistributedSampler and BatchSampler do in PyTorch).
@@ -952,7 +981,7 @@ def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
     return train_iter, sampler, train_set.vocab
 
 
-# chapters/bert-distributed.md, line 147
+# chapters/bert-distributed.md, line 154
 def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
                          valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y,
                          nsp_y):
@@ -972,7 +1001,7 @@ def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
     return mlm_l, nsp_l, stats
 
 
-# chapters/bert-distributed.md, line 190
+# chapters/bert-distributed.md, line 197
 _CHECKPOINT_MAGIC = b'D2LCKPT1'
 
 def _write_checkpoint_bytes(path, payload):
@@ -1021,9 +1050,7 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 243
-import pickle
-
+# chapters/bert-distributed.md, line 250
 def save_checkpoint(path, net, trainer, step, vocab, config, info=None):
     """Save the model, the trainer (Adam) state (unless `trainer` is None),
     the step, the vocabulary, the model's configuration and `info` (a dict
@@ -1054,7 +1081,7 @@ class _CheckpointUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in self.allowed:
-            raise pickle.UnpicklingError(
+            raise ValueError(
                 f'{self.path} refers to {module}.{name}, which no checkpoint '
                 f'of this book holds; loading it could run any code, so it '
                 f'was refused. Load only checkpoints from a source you trust')
@@ -1100,7 +1127,7 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 376
+# chapters/bert-distributed.md, line 408
 _STATS_KEY = 999999  # KVStore key for the summed losses and counts
 
 def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
@@ -1178,7 +1205,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, kv,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 521
+# chapters/bert-distributed.md, line 553
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -1189,7 +1216,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_heads=num_heads, num_layers=num_layers, dropout=dropout)
 
 
-# chapters/bert-distributed.md, line 678
+# chapters/bert-distributed.md, line 710
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -1202,7 +1229,7 @@ def checkpoint_parameters(path):
                 for name, value in npx.load(f'{tmp}/params').items()}
 
 
-# chapters/bert-distributed.md, line 714
+# chapters/bert-distributed.md, line 746
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 

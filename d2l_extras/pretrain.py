@@ -82,13 +82,12 @@ def _commit():
 
 def _framework(name):
     """The chapter library of a framework and the framework's version."""
+    # d2l_extras first: it sets MXNet's thread count, which MXNet reads when it is imported
     if name == 'pytorch':
-        import torch
-
         from d2l_extras import torch as d2l
 
-        return d2l, torch.__version__
-    import mxnet
+        return d2l, d2l.torch.__version__
+    import mxnet  # noqa: E402 -- after d2l_extras.mxnet, which imported it
 
     from d2l_extras import mxnet as d2l
 
@@ -122,6 +121,7 @@ def command_line(args):
 def train(args):
     """Train as the arguments say; return (net, vocab, config, info)."""
     d2l, version = _framework(args.framework)
+    commit = _commit()  # the code this run starts with
     paragraphs = d2l._read_wiki(d2l.wikitext2_dir())
     _, vocab = d2l.load_data_wiki(args.batch_size, args.max_len)  # the chapter's vocabulary
     train_paragraphs, heldout_paragraphs = d2l.split_paragraphs(paragraphs)
@@ -169,7 +169,7 @@ def train(args):
     seconds = time.time() - start
     info = {
         'command': command_line(args),
-        'commit': _commit(),
+        'commit': commit,
         'machine': _machine(),
         'framework': f'{args.framework} {version}',
         'python': platform.python_version(),

@@ -333,7 +333,7 @@ class BERTModel(nn.Module):
         else:
             mlm_Y_hat = None
         # The hidden layer of the MLP classifier for next sentence prediction.
-        # 0 is the index of the '<cls>' token
+        # Position 0 holds the '<cls>' token
         nsp_Y_hat = self.nsp(self.hidden(encoded_X[:, 0, :]))
         return encoded_X, mlm_Y_hat, nsp_Y_hat
 
@@ -601,7 +601,7 @@ def _pad_bert_inputs(examples, max_len, vocab):
     return token_ids, segments, valid_lens, nsp_labels
 
 
-# chapters/bert-dataset.md, line 199
+# chapters/bert-dataset.md, line 205
 def _mask_tokens(token_ids, vocab, rng):
     """Choose the masked language modeling predictions of all examples.
 
@@ -645,7 +645,7 @@ def _mask_tokens(token_ids, vocab, rng):
     return mlm_input_ids, pred_positions, mlm_weights, mlm_labels
 
 
-# chapters/bert-dataset.md, line 265
+# chapters/bert-dataset.md, line 271
 def _make_pretraining_arrays(paragraphs, max_len, seed=None, vocab=None):
     """Return the vocabulary and the 7 NumPy arrays of pretraining examples.
 
@@ -674,7 +674,7 @@ def _make_pretraining_arrays(paragraphs, max_len, seed=None, vocab=None):
                    mlm_weights, mlm_labels, nsp_labels)
 
 
-# chapters/bert-dataset.md, line 328
+# chapters/bert-dataset.md, line 334
 class _WikiTextDataset(torch.utils.data.Dataset):
     """Pretraining examples for masked language modeling and NSP.
 
@@ -697,7 +697,7 @@ class _WikiTextDataset(torch.utils.data.Dataset):
         return len(self.tensors[0])
 
 
-# chapters/bert-dataset.md, line 362
+# chapters/bert-dataset.md, line 368
 @contextlib.contextmanager
 def _gc_paused():
     """Pause Python's cyclic garbage collector inside a `with` block.
@@ -713,7 +713,7 @@ def _gc_paused():
             gc.enable()
 
 
-# chapters/bert-dataset.md, line 394
+# chapters/bert-dataset.md, line 400
 def load_data_wiki(batch_size, max_len, seed=None):
     """Load WikiText-2 as BERT pretraining examples; return (iter, vocab).
 
@@ -733,7 +733,7 @@ def load_data_wiki(batch_size, max_len, seed=None):
     return train_iter, train_set.vocab
 
 
-# chapters/bert-pretraining.md, line 87
+# chapters/bert-pretraining.md, line 98
 def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
                          segments_X, valid_lens_x,
                          pred_positions_X, mlm_weights_X,
@@ -754,7 +754,7 @@ def _get_batch_loss_bert(net, loss, vocab_size, tokens_X,
     return mlm_l, nsp_l, l
 
 
-# chapters/bert-pretraining.md, line 228
+# chapters/bert-pretraining.md, line 244
 import numpy as onp
 
 def split_paragraphs(paragraphs, heldout_fraction=0.1, seed=0):
@@ -769,7 +769,7 @@ def split_paragraphs(paragraphs, heldout_fraction=0.1, seed=0):
             [p for p, held in zip(paragraphs, is_heldout) if held])
 
 
-# chapters/bert-pretraining.md, line 259
+# chapters/bert-pretraining.md, line 275
 def make_wiki_iter(paragraphs, batch_size, max_len, vocab, seed=0,
                    shuffle=True):
     """Minibatches of pretraining examples made from `paragraphs` with
@@ -787,7 +787,7 @@ def make_wiki_iter(paragraphs, batch_size, max_len, vocab, seed=0,
                                        batch_size=None)
 
 
-# chapters/bert-pretraining.md, line 318
+# chapters/bert-pretraining.md, line 334
 def evaluate_bert(net, data_iter, vocab_size):
     """MLM loss and accuracy (mean over the prediction positions) and NSP
     loss and accuracy (mean over the sentence pairs), in inference mode.
@@ -821,7 +821,7 @@ def evaluate_bert(net, data_iter, vocab_size):
             'NSP accuracy': metric[4] / metric[5]}
 
 
-# chapters/bert-pretraining.md, line 353
+# chapters/bert-pretraining.md, line 369
 def unigram_counts(vocab):
     """How often each token of `vocab` occurs in the corpus that `vocab`
     was made from; rare words count as '<unk>'.
@@ -842,7 +842,7 @@ def mlm_labels(data_iter):
                             for batch in data_iter])
 
 
-# chapters/bert-pretraining.md, line 385
+# chapters/bert-pretraining.md, line 388
 def _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y):
     """Token IDs (NumPy) with every prediction position's label put back.
 
@@ -854,7 +854,7 @@ def _original_tokens(tokens, pred_positions, mlm_weights, mlm_Y):
     return tokens
 
 
-# chapters/bert-pretraining.md, line 417
+# chapters/bert-pretraining.md, line 420
 def token_encodings(net, batch, vocab, context_free=False):
     """BERT encodings of the ordinary tokens of a minibatch (masks undone)
     as a NumPy array (no. of tokens, num_hiddens), and their token IDs.
@@ -879,7 +879,7 @@ def token_encodings(net, batch, vocab, context_free=False):
     return d2l.numpy(encoded.cpu())[is_word], tokens[is_word]
 
 
-# chapters/bert-pretraining.md, line 443
+# chapters/bert-pretraining.md, line 446
 def mean_cosine(X):
     """Mean cosine similarity of all pairs of rows of X (NumPy).
 
@@ -904,7 +904,7 @@ def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
     return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
 
 
-# chapters/bert-pretraining.md, line 603
+# chapters/bert-pretraining.md, line 739
 def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
                   batch_size=128, max_len=64, warmup_fraction=0.1, seed=0,
                   stop_at=None, on_step=None):
@@ -938,25 +938,56 @@ def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
             schedule.step()
             step += 1
             if on_step:
-                on_step(step, float(mlm_l), float(nsp_l))
+                on_step(step, mlm_l.item(), nsp_l.item())
             if step == (stop_at or num_steps):
                 break
         epoch += 1
     return step
 
 
+# chapters/bert-pretraining.md, line 788
+def book_checkpoint(framework):
+    """The checkpoint of the small BERT that comes with the book.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    return (pathlib.Path(d2l.__file__).parent / 'checkpoints'
+            / f'bert-small-{framework}.ckpt')
+
+
+# chapters/bert-pretraining.md, line 883
+def fill_mask(net, vocab, tokens, k=5):
+    """The k most probable tokens for each '<mask>' in `tokens` (a list of
+    token strings), as lists of strings.
+
+    Defined in :numref:`sec_bert-pretraining`.
+    """
+    device = next(net.parameters()).device
+    tokens, segments = d2l.get_tokens_and_segments(tokens)
+    positions = [i for i, token in enumerate(tokens) if token == '<mask>']
+    net.eval()  # No dropout
+    with torch.no_grad():
+        _, mlm_Y_hat, _ = net(torch.tensor([vocab[tokens]], device=device),
+                              torch.tensor([segments], device=device),
+                              torch.tensor([len(tokens)], device=device),
+                              torch.tensor([positions], device=device))
+    top = mlm_Y_hat[0].topk(k, dim=1).indices
+    return [vocab.to_tokens(row) for row in top.tolist()]
+
+
 # chapters/bert-distributed.md, line 32 (:numref:`sec_bert-distributed`)
 import hashlib
 import io
 import pathlib
+import pickle
 import tempfile
 
 
-# chapters/bert-distributed.md, line 41 (:numref:`sec_bert-distributed`)
+# chapters/bert-distributed.md, line 42 (:numref:`sec_bert-distributed`)
 import torch.distributed as dist
 
 
-# chapters/bert-distributed.md, line 118
+# chapters/bert-distributed.md, line 119
 def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
     """This worker's shards of WikiText-2: global minibatches of `batch_size`
     examples; return (iter, sampler, vocab).
@@ -982,7 +1013,7 @@ def load_data_wiki_shard(batch_size, max_len, rank, num_workers, seed=0):
     return train_iter, sampler, train_set.vocab
 
 
-# chapters/bert-distributed.md, line 165
+# chapters/bert-distributed.md, line 172
 def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
                          valid_lens_x, pred_positions_X, mlm_weights_X, mlm_Y,
                          nsp_y):
@@ -1002,7 +1033,7 @@ def _get_shard_loss_sums(net, loss, vocab_size, tokens_X, segments_X,
     return mlm_l, nsp_l, stats
 
 
-# chapters/bert-distributed.md, line 190
+# chapters/bert-distributed.md, line 197
 _CHECKPOINT_MAGIC = b'D2LCKPT1'
 
 def _write_checkpoint_bytes(path, payload):
@@ -1051,7 +1082,7 @@ def _read_checkpoint_bytes(path):
     return payload
 
 
-# chapters/bert-distributed.md, line 314
+# chapters/bert-distributed.md, line 319
 def save_checkpoint(path, net, trainer, step, vocab, config, info=None):
     """Save the model, the optimizer (Adam) state (unless `trainer` is None),
     the step, the random number generator, the vocabulary, the model's
@@ -1075,9 +1106,14 @@ def load_checkpoint(path):
 
     Defined in :numref:`sec_bert-distributed`.
     """
-    # weights_only=True: tensors and plain data only, never code
-    state = torch.load(io.BytesIO(_read_checkpoint_bytes(path)),
-                       map_location='cpu', weights_only=True)
+    try:  # weights_only=True: tensors and plain data only, never code
+        state = torch.load(io.BytesIO(_read_checkpoint_bytes(path)),
+                           map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f'{path} holds more than tensors and plain data; loading it '
+            f'could run any code, so it was refused. Load only checkpoints '
+            f'from a source you trust') from error
     vocab = d2l.Vocab(reserved_tokens=state['vocab'])
     if vocab.idx_to_token != state['vocab']:
         raise ValueError(f'the vocabulary in {path} cannot be rebuilt')
@@ -1101,7 +1137,7 @@ def restore_checkpoint(state, net, trainer=None):
     return state['step']
 
 
-# chapters/bert-distributed.md, line 452
+# chapters/bert-distributed.md, line 484
 def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
                            num_steps, checkpoint, lr=0.01, save_every=None,
                            optimizer='adam'):
@@ -1169,7 +1205,7 @@ def train_bert_distributed(train_iter, sampler, net, vocab, config, device,
     return shard_losses, global_losses, metric[4] / max(timer.sum(), 1e-9)
 
 
-# chapters/bert-distributed.md, line 530
+# chapters/bert-distributed.md, line 562
 def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 num_layers=2, dropout=0.2):
     """Keyword arguments of d2l.BERTModel besides vocab_size.
@@ -1184,7 +1220,7 @@ def bert_config(num_hiddens=128, ffn_num_hiddens=256, num_heads=2,
                 mlm_in_features=num_hiddens, nsp_in_features=num_hiddens)
 
 
-# chapters/bert-distributed.md, line 554
+# chapters/bert-distributed.md, line 586
 def init_distributed():
     """Join the process group that torchrun describes in the environment;
     return (rank, number of workers, device).
@@ -1201,7 +1237,7 @@ def init_distributed():
     return dist.get_rank(), dist.get_world_size(), device
 
 
-# chapters/bert-distributed.md, line 689
+# chapters/bert-distributed.md, line 721
 def checkpoint_parameters(path):
     """The parameters in a checkpoint, as a dict of NumPy arrays.
 
@@ -1211,7 +1247,7 @@ def checkpoint_parameters(path):
             for name, value in load_checkpoint(path)['model'].items()}
 
 
-# chapters/bert-distributed.md, line 737
+# chapters/bert-distributed.md, line 769
 def load_pretrained_bert(path, device=None):
     """The BERT model and the vocabulary saved in a checkpoint.
 
