@@ -9,10 +9,11 @@ import os
 import pathlib
 import shutil
 
-from .paths import OFFLINE_CORPUS_DIR, SHARED_DIR
+from .paths import DATA_DIR, OFFLINE_CORPUS_DIR
 
 DIR_ENV = 'D2L_WIKITEXT2_DIR'
-SHARED_SPLITS = SHARED_DIR / 'data' / 'wikitext-2'
+# The real validation and test splits, CC BY-SA 3.0 (see data/wikitext-2/README.md)
+SHARED_SPLITS = DATA_DIR / 'wikitext-2'
 
 
 def offline_corpus(target=None, shared_data=SHARED_SPLITS, copies=1):
@@ -32,8 +33,8 @@ def offline_corpus(target=None, shared_data=SHARED_SPLITS, copies=1):
     if missing:
         raise FileNotFoundError(
             f'offline corpus files missing: {", ".join(missing)}; '
-            'put ../shared/data/wikitext-2 beside the repository, or set '
-            'BOOK_SHARED_DIR to the folder that holds data/wikitext-2'
+            'they are part of the repository (data/wikitext-2/): restore them '
+            'with `git checkout -- data/wikitext-2`'
         )
     train = target / 'wiki.train.tokens'
     if not train.exists():

@@ -4,8 +4,10 @@ import os
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The shared, read-only inputs (spec, WikiText-2 splits): ../shared unless BOOK_SHARED_DIR says
-# otherwise (a machine that gets only the repository, such as a lent GPU machine)
+# The data the tests and the stored outputs need, carried by the repository (with licences)
+DATA_DIR = ROOT / 'data'
+# The source chapter that `make bench` compares with: ../shared unless BOOK_SHARED_DIR says
+# otherwise; nothing but the benchmark needs it
 SHARED_DIR = pathlib.Path(os.environ.get('BOOK_SHARED_DIR', ROOT.parent / 'shared'))
 BUILD_DIR = ROOT / '_build'
 OFFLINE_CORPUS_DIR = BUILD_DIR / 'wikitext-2-offline'

@@ -13,6 +13,7 @@ them with the recorded losses.
 """
 
 import argparse
+import importlib.metadata
 import math
 import os
 import pathlib
@@ -82,16 +83,13 @@ def _commit():
 
 def _framework(name):
     """The chapter library of a framework and the framework's version."""
-    # d2l_extras first: it sets MXNet's thread count, which MXNet reads when it is imported
+    # Import d2l_extras before the framework: it sets MXNet's thread count, which MXNet reads
+    # once, when it is imported
     if name == 'pytorch':
         from d2l_extras import torch as d2l
-
-        return d2l, d2l.torch.__version__
-    import mxnet  # noqa: E402 -- after d2l_extras.mxnet, which imported it
-
-    from d2l_extras import mxnet as d2l
-
-    return d2l, mxnet.__version__
+    else:
+        from d2l_extras import mxnet as d2l
+    return d2l, importlib.metadata.version('torch' if name == 'pytorch' else 'mxnet')
 
 
 def _new_bert(framework, vocab_size, config, seed):

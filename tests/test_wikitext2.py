@@ -22,7 +22,7 @@ import zipfile
 
 import pytest
 
-from booktools.paths import SHARED_DIR
+from booktools.paths import DATA_DIR
 from d2l_extras import wikitext2
 
 TIMEOUT = 1.0  # seconds; the stalled mirror must hit it
@@ -600,10 +600,17 @@ def test_tokens_text_from_rows_rebuilds_the_file():
 
 
 def shared_split(name):
-    path = SHARED_DIR / 'data' / 'wikitext-2' / name
-    if path.is_file():
-        return path
-    pytest.skip('shared WikiText-2 validation/test files not found')
+    return DATA_DIR / 'wikitext-2' / name
+
+
+@pytest.mark.parametrize('name', ['wiki.valid.tokens', 'wiki.test.tokens'])
+def test_the_repository_carries_the_published_splits(name):
+    import hashlib
+
+    data = shared_split(name).read_bytes()
+    assert sha1_of(data) == wikitext2.MEMBER_SHA1S[name]  # as the published zip lists them
+    sums = (DATA_DIR / 'wikitext-2' / 'SHA256SUMS').read_text().split()
+    assert dict(zip(sums[1::2], sums[::2]))[name] == hashlib.sha256(data).hexdigest()
 
 
 @pytest.mark.parametrize('name', ['wiki.valid.tokens', 'wiki.test.tokens'])
