@@ -862,7 +862,7 @@ def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
     return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
 
 
-# chapters/bert-pretraining.md, line 703
+# chapters/bert-pretraining.md, line 715
 from mxnet import lr_scheduler
 
 def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
@@ -902,7 +902,7 @@ def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
     return step
 
 
-# chapters/bert-pretraining.md, line 790
+# chapters/bert-pretraining.md, line 802
 def book_checkpoint(framework):
     """The checkpoint of the small BERT that comes with the book.
 
@@ -912,7 +912,7 @@ def book_checkpoint(framework):
             / f'bert-small-{framework}.ckpt')
 
 
-# chapters/bert-pretraining.md, line 869
+# chapters/bert-pretraining.md, line 883
 def fill_mask(net, vocab, tokens, k=5):
     """The k most probable tokens for each '<mask>' in `tokens` (a list of
     token strings), as lists of strings.
@@ -1239,7 +1239,7 @@ def load_pretrained_bert(path, device=None):
     net = d2l.BERTModel(len(state['vocab']), **state['config'])
     restore_checkpoint(state, net)
     if device is not None:
-        net.reset_ctx(device)
+        net.collect_params().reset_ctx(device)
     return net, state['vocab']
 
 def get_bert_encoding(net, vocab, tokens_a, tokens_b=None, device=None):

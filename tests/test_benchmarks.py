@@ -59,7 +59,7 @@ def _literal_config(code):
     found = {}
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple):
-            names = [target.id for target in node.targets[0].elts]
+            names = [getattr(target, 'id', None) for target in node.targets[0].elts]
             if names == ['batch_size', 'max_len']:
                 found.update(zip(names, ast.literal_eval(node.value)))
         if isinstance(node, ast.Call) and getattr(node.func, 'attr', None) == 'BERTModel':

@@ -156,7 +156,12 @@ def test_the_pretrained_model_beats_every_baseline_on_held_out_pairs(framework):
     mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy = _metrics(framework, 'pretrained')
     assert mlm_loss < entropy < ln_v
     assert mlm_accuracy > most_frequent
-    assert nsp_accuracy > 0.6 and nsp_loss < math.log(2)
+    # next sentence prediction: above chance for PyTorch's 2,000 steps, chance for MXNet's 800,
+    # as the text says (1,064 held-out pairs: a standard error of about 0.015)
+    if framework == 'pytorch':
+        assert nsp_accuracy > 0.55 and nsp_loss < math.log(2)
+    else:
+        assert abs(nsp_accuracy - 0.5) < 0.05
 
 
 @pytest.mark.parametrize('framework', FRAMEWORKS)
@@ -175,8 +180,13 @@ def test_throughput_agrees_with_the_wall_clock(framework):
     )
     rate = float(re.search(r'([\d.]+) sentence pairs/sec', text).group(1))
     wall = float(re.search(r'([\d.]+) sec wall clock', text).group(1))
-    # the cell's wall clock also holds data loading and plotting: it may only be longer
-    assert pairs / rate <= wall * 1.01 and pairs / rate >= wall * 0.9, (pairs / rate, wall)
+    # The timer holds the forward and backward passes and the update; the cell's wall clock
+    # also holds data loading and plotting. MXNet's timer waits for its asynchronous engine,
+    # so the two agree within 10 %; PyTorch (synchronous on the CPU) spends more of the
+    # cell outside the timer
+    timed = pairs / rate
+    assert timed <= wall * 1.01, (timed, wall)
+    assert timed >= wall * (0.9 if framework == 'mxnet' else 0.8), (timed, wall)
 
 
 def test_the_encodings_are_computed_in_inference_mode():
@@ -252,3 +262,13 @@ def test_student_tree_copies_the_figures(tmp_path):
     target = book.student_tree(tmp_path / 'student')
     copied = {p.name for p in (target / book.FIGURES).iterdir()}
     assert copied == {p.name for p in (ROOT / book.FIGURES).iterdir()}
+
+
+def test_every_measured_decimal_in_the_pretraining_prose_is_printed():
+    """A number written with 3 or 4 decimals (a loss, an accuracy, a similarity) is a
+    measurement: some stored output of the chapter prints it."""
+    outputs = '\n'.join(_outputs('bert-pretraining', fw) for fw in FRAMEWORKS)
+    quoted = set(re.findall(r'(?<![\d.])\d+\.\d{3,4}(?![\d])', _prose('bert-pretraining')))
+    assert len(quoted) > 30, quoted
+    missing = sorted(q for q in quoted if q not in outputs)
+    assert not missing, f'numbers in the prose that no output prints: {missing}'

