@@ -1,4 +1,4 @@
-"""Train the small BERT that :numref:`sec_bert-pretraining` loads, and save it as a checkpoint.
+"""Train the small BERT that :numref:`sec_bert-pretraining` loads (d2l.book_checkpoint).
 
     python -m d2l_extras.pretrain --framework pytorch
     python -m d2l_extras.pretrain --framework mxnet
@@ -21,13 +21,7 @@ import platform
 import subprocess
 import time
 
-CHECKPOINT_DIR = pathlib.Path(__file__).parent / 'checkpoints'
 CONTEXT_STEPS = (0, 50, 200, 500, 1000, 1500)
-
-
-def default_checkpoint(framework):
-    """Where the book keeps the checkpoint of `framework` ('mxnet' or 'pytorch')."""
-    return CHECKPOINT_DIR / f'bert-small-{framework}.ckpt'
 
 
 def parse_args(argv=None):
@@ -186,7 +180,7 @@ def main(argv=None):
     args = parse_args(argv)
     net, vocab, config, info = train(args)
     d2l, _ = _framework(args.framework)
-    out = pathlib.Path(args.out) if args.out else default_checkpoint(args.framework)
+    out = pathlib.Path(args.out) if args.out else d2l.book_checkpoint(args.framework)
     d2l.save_checkpoint(out, net, None, info['steps'], vocab, config, info=info)
     print(f'{info["steps"]} steps in {info["seconds"]:.0f} s; saved {out}', flush=True)
 
