@@ -46,7 +46,7 @@ def parse_args(argv=None):
 
 
 def _machine():
-    """The CPU model and core count, or the GPU, in one line."""
+    """The CPU model, the number of cores and the operating system, in one line."""
     model = platform.processor() or platform.machine()
     try:
         for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
@@ -86,9 +86,8 @@ def _framework(name):
     return d2l, importlib.metadata.version('torch' if name == 'pytorch' else 'mxnet')
 
 
-def _new_bert(framework, vocab_size, config, seed):
-    """A new BERT with the initial weights that `seed` gives."""
-    d2l, _ = _framework(framework)
+def _new_bert(d2l, framework, vocab_size, config, seed):
+    """A new BERT (of the library `d2l`) with the initial weights that `seed` gives."""
     if framework == 'pytorch':
         import torch
 
@@ -115,12 +114,13 @@ def train(args):
     d2l, version = _framework(args.framework)
     commit = _commit()  # the code this run starts with
     paragraphs = d2l._read_wiki(d2l.wikitext2_dir())
-    _, vocab = d2l.load_data_wiki(args.batch_size, args.max_len)  # the chapter's vocabulary
+    # The chapter's vocabulary (load_data_wiki makes it the same way, from the same paragraphs)
+    vocab, _ = d2l._make_pretraining_arrays(paragraphs, args.max_len)
     train_paragraphs, heldout_paragraphs = d2l.split_paragraphs(paragraphs)
     heldout_iter = d2l.make_wiki_iter(heldout_paragraphs, 512, args.max_len, vocab, shuffle=False)
     probe = next(iter(heldout_iter))  # the batch whose encodings are compared
     config = d2l.bert_config(dropout=args.dropout)
-    net = _new_bert(args.framework, len(vocab), config, args.seed)
+    net = _new_bert(d2l, args.framework, len(vocab), config, args.seed)
     history = {'step': [], 'mlm_loss': [], 'nsp_loss': []}
     heldout, context = [], []
 

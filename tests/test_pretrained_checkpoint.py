@@ -2,6 +2,7 @@
 d2l_extras.pretrain`): small, loadable in a fresh process, better than the baselines on held-out
 data, and shown to come from the committed code by re-running their first steps."""
 
+import importlib
 import math
 import re
 import subprocess
@@ -10,18 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from booktools.frameworks import FRAMEWORKS
+from booktools.frameworks import FRAMEWORKS, LIBRARY_MODULES
 from booktools.paths import ROOT
 
 PROVENANCE_STEPS = 20
 
 
 def _library(framework):
-    if framework == 'mxnet':
-        from d2l_extras import mxnet as d2l
-    else:
-        from d2l_extras import torch as d2l
-    return d2l
+    return importlib.import_module(f'd2l_extras.{LIBRARY_MODULES[framework]}')
 
 
 def _info(framework):
