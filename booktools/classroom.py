@@ -14,7 +14,9 @@ The course is made from the chapter sources, like the book (grading markup in
 
 ``source/`` is written here; ``release/`` comes from nbgrader itself
 (``generate_assignment``), and so does grading (``autograde``, ``validate``) through its
-Python API, with the course's ``nbgrader_config.py`` and its sqlite gradebook.
+Python API, with the course's ``nbgrader_config.py`` and its sqlite gradebook. That config
+gives a cell 300 s while autograding (as MCJ-CloudHub), and makes ``generate_feedback`` leave out
+the hidden tests, which nbgrader's own feedback shows (see ``CONFIG``).
 """
 
 import os
@@ -31,16 +33,51 @@ from .paths import BUILD_DIR, ROOT, chapter_source
 COURSE_DIR = BUILD_DIR / 'classroom'
 COURSE_ID = 'bert-book'
 CONFIG_FILE = 'nbgrader_config.py'
+# seconds for one cell while autograding: what NII's MCJ-CloudHub gives (the solutions' slowest
+# cell, a setup cell, takes seconds; tests/test_classroom.py keeps them far below it)
+CELL_TIMEOUT = 300
 CONFIG = f"""\
 # nbgrader settings of the course that `make classroom` builds (read by the nbgrader commands
-# run in this folder, and by booktools.classroom).
+# run in this folder, by the formgrader, and by booktools.classroom).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = '{COURSE_ID}'
 c.CourseDirectory.root = __file__.rsplit('/', 1)[0]
 # the gradebook: gradebook.db in this folder (nbgrader's default)
 c.CourseDirectory.db_url = 'sqlite:///' + c.CourseDirectory.root + '/gradebook.db'
-# an assignment takes seconds; a cell that hangs fails instead of stalling the grading
-c.Execute.timeout = 300
+# the time one cell may take while autograding, as on MCJ-CloudHub; a cell that hangs fails
+# instead of stalling the grading (nbgrader's own default is 30 s)
+c.Execute.timeout = {CELL_TIMEOUT}
+"""
+# The feedback is the autograded notebook as HTML, where autograde has put the hidden tests back
+# into the test cells, and a failing test's IPython traceback prints the lines around the failing
+# one. The course's feedback shows neither: a test cell's error is its last line only (such as
+# "NameError: name 'short' is not defined"). tests/test_classroom_roundtrip.py checks it.
+CONFIG += """\
+
+
+class FeedbackWithoutHiddenTests(ClearHiddenTests):
+    \"\"\"Test cells without their hidden tests, and their errors without the traceback
+    (whose lines around the failing one would show the hidden tests).\"\"\"
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == 'code' and cell.metadata.get('nbgrader', {}).get('grade'):
+            for output in cell.outputs:
+                if output.output_type == 'error':
+                    output.traceback = [output.ename + ': ' + output.evalue]
+        return cell, resources
+
+
+# the feedback without the hidden tests, which nbgrader's own feedback shows (autograde puts
+# them back into the test cells): nbgrader's two preprocessors, and the one above between them
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    FeedbackWithoutHiddenTests,
+    CSSHTMLHeaderPreprocessor,
+]
 """
 SCHEMA_VERSION = 3
 INSTRUCTIONS = """\

@@ -5,6 +5,7 @@ The tests marked `classroom` build the course and execute its notebooks (about a
 framework); the rest are fast checks of the markup.
 """
 
+import datetime
 import re
 
 import nbformat
@@ -156,27 +157,35 @@ def test_every_chapter_has_autograded_and_manual_cells():
 # --- the course itself, built and graded by nbgrader (tier `classroom`) ---
 
 
-def _secrets(items):
-    """Lines a student must not see: solution code, hidden tests, model prose answers."""
-    secrets = []
+SECRET_KINDS = ('solution', 'hidden test', 'model answer')
+
+
+def _secret_lines(items):
+    """Lines a student must not see, by kind: solution code, hidden tests, model prose answers."""
+    secrets = {kind: [] for kind in SECRET_KINDS}
     for item in items:
         if not item.grading:
             continue
         if item.grading.kind == 'answer' and item.kind == 'markdown':
-            secrets += [
+            secrets['model answer'] += [
                 line.strip() for line in item.grading.text.splitlines() if len(line.strip()) > 25
             ][:2]
-        for begin, end in (
-            ('### BEGIN SOLUTION', '### END SOLUTION'),
-            ('### BEGIN HIDDEN TESTS', '### END HIDDEN TESTS'),
+        for kind, begin, end in (
+            ('solution', '### BEGIN SOLUTION', '### END SOLUTION'),
+            ('hidden test', '### BEGIN HIDDEN TESTS', '### END HIDDEN TESTS'),
         ):
             inside = False
             for line in item.grading.text.splitlines():
                 if line.strip() in (begin, end):
                     inside = line.strip() == begin
                 elif inside and line.strip():
-                    secrets.append(line.strip())
+                    secrets[kind].append(line.strip())
     return secrets
+
+
+def _secrets(items):
+    """Lines a student must not see: solution code, hidden tests, model prose answers."""
+    return [line for lines in _secret_lines(items).values() for line in lines]
 
 
 @pytest.fixture(scope='module')
@@ -281,3 +290,34 @@ def test_one_wrong_answer_loses_exactly_that_cells_points(course, teacher_grades
 def test_nbgrader_validate_passes_on_the_solution_notebooks(course, assignments):
     for a in assignments:
         assert classroom.validate(course / 'source' / a / f'{a}.ipynb') == {}, a
+
+
+def test_autograde_gives_each_cell_the_hubs_300_seconds(tmp_path):
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    (tmp_path / classroom.CONFIG_FILE).write_text(classroom.CONFIG, encoding='utf-8')
+    grader = classroom.api(tmp_path)  # the config, as nbgrader reads it from the course folder
+    autograde = Autograde(coursedir=grader.coursedir, parent=grader)
+    assert Execute in autograde.autograde_preprocessors  # the cells run in nbgrader's Execute
+    assert Execute(parent=autograde).timeout == classroom.CELL_TIMEOUT == 300
+    assert Execute().timeout == 30  # nbgrader's default, without the course's config
+
+
+@pytest.mark.classroom
+def test_no_cell_comes_near_the_cell_timeout(course, assignments, teacher_grades):
+    """Autograding the solutions, the slowest cell takes seconds (a setup cell loading WikiText-2);
+    a fifth of the 300 s leaves room for a slower hub, the full WikiText-2 (this corpus is its
+    validation and test splits) and a class graded at once. No cell needs NBGRADER_EXECUTION."""
+    times = {}
+    for a in assignments:
+        nb = nbformat.read(course / 'autograded' / 'teacher' / a / f'{a}.ipynb', as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == 'code':
+                run = cell.metadata['execution']  # nbclient's timing, kept by autograde
+                start, end = run['iopub.execute_input'], run['shell.execute_reply']
+                times[f'{a} {cell.id}'] = (
+                    datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)
+                ).total_seconds()
+    slowest = max(times, key=times.get)
+    assert times[slowest] < classroom.CELL_TIMEOUT / 5, f'{slowest}: {times[slowest]:.0f} s'
