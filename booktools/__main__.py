@@ -2,6 +2,7 @@
 
 python -m booktools sync                 # sources -> notebooks + d2l_extras (outputs kept)
 python -m booktools execute [NAME ...]   # run the per-framework notebooks, store outputs
+                                         # (--stale: only those whose code or d2l_extras changed)
 python -m booktools check                # fail if anything is out of sync with the sources
 python -m booktools pages                # the tabbed book pages, from the notebooks
 python -m booktools student DIR          # a copy of the book without solutions
@@ -15,18 +16,21 @@ import pathlib
 import sys
 import time
 
-from . import book, corpus, pdf
+from . import book, corpus, library, notebooks, pdf
 from .frameworks import FRAMEWORKS
 from .paths import OFFLINE_CORPUS_DIR, ROOT, notebook_path
 
 
-def _execute(paths):
+def _execute(paths, root=ROOT):
+    """Run each notebook in a fresh kernel and store its outputs, with what they ran against
+    (its code cells and the d2l_extras modules as they are now, just before it runs)."""
     import nbclient  # only this command needs a kernel
 
     for path in paths:
         nb = book.read_notebook(path)
+        ran_against = book.executed_with(nb, library.Package(root))
         start = time.perf_counter()
-        print(f'executing {path.relative_to(ROOT)} ...', flush=True)
+        print(f'executing {path.relative_to(root)} ...', flush=True)
         # record_timing=False: timestamps in cell metadata would make every run a change.
         nbclient.NotebookClient(
             nb,
@@ -35,6 +39,7 @@ def _execute(paths):
             record_timing=False,
             resources={'metadata': {'path': str(path.parent)}},
         ).execute()
+        notebooks.record_executed_with(nb, ran_against)
         book.write_notebook(nb, path)
         print(f'  done in {time.perf_counter() - start:.0f} s', flush=True)
 
@@ -51,7 +56,8 @@ def main(argv=None):
     run.add_argument(
         '--stale',
         action='store_true',
-        help='only notebooks whose code changed since their last run',
+        help='only notebooks whose code, or the d2l_extras code they use, changed since '
+        'their last run',
     )
     commands.add_parser('check', help='fail when generated files differ from the sources')
     commands.add_parser('pages', help='write chapters/tabbed/*.ipynb for the HTML book')

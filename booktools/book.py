@@ -4,9 +4,12 @@ chapters/<name>.md  ->  chapters/{mxnet,pytorch}/<name>.ipynb  +  d2l_extras/{mx
                     ->  (executed in place)  ->  chapters/tabbed/<name>.ipynb  ->  HTML
 
 :func:`plan` says what the sources produce; ``sync`` applies it and ``check`` reports it.
+An executed notebook records what its outputs ran against (:func:`executed_with`); when
+that changes, the notebook is stale although its own code is not.
 """
 
 import dataclasses
+import json
 import shutil
 
 import nbformat
@@ -86,33 +89,84 @@ def library_path(framework, root=ROOT):
     return root / 'd2l_extras' / f'{LIBRARY_MODULES[framework]}.py'
 
 
+def executed_with(nb, package):
+    """What the outputs of ``nb`` come from: a digest of its code cells (sources and tags,
+    as :func:`notebooks.code_signature`) and one of each ``d2l_extras`` module that they
+    import or launch, directly or through other modules (``package``, a
+    :class:`library.Package`). A module's digest leaves out its comments, docstrings and
+    layout, so a prose edit changes nothing here."""
+    cells = json.dumps(notebooks.code_signature(nb), ensure_ascii=False)
+    code = [cell.source for cell in nb.cells if cell.cell_type == 'code']
+    return {'code cells': library.digest(cells), **package.used_by(code)}
+
+
+def _what_changed(recorded, now):
+    """Why outputs that ran against ``recorded`` are stale now, or '' when they are not."""
+    if recorded is None:
+        return 'its outputs do not record the code they ran against'
+    if recorded == now:
+        return ''
+    changed = [key for key in now if key in recorded and recorded[key] != now[key]]
+    added = [key for key in now if key not in recorded]
+    dropped = [key for key in recorded if key not in now]
+    return '; '.join(
+        f'{what} {", ".join(keys)}'
+        for what, keys in (
+            ('the code changed in', changed),
+            ('it now also uses', added),
+            ('it no longer uses', dropped),
+        )
+        if keys
+    )
+
+
 @dataclasses.dataclass
 class Planned:
     """One generated file: what the sources make of it, and how the file on disk stands.
 
     ``state`` is 'current' (the file holds ``text``), 'update' (write ``text``; outputs, if
     any, are kept), 'stale' (its code changed: ``text`` has no outputs and must be
-    executed) or 'unexecuted' (the file holds ``text`` but has code cells never run).
+    executed), 'unexecuted' (the file holds ``text`` but has code cells never run) or
+    'outdated' (``text`` keeps the outputs, but the code they ran against has changed since,
+    as ``reason`` says: it must be executed again; ``written`` says whether the file already
+    holds ``text``).
     """
 
     path: object
     text: str
     state: str
+    written: bool = True
+    reason: str = ''
 
     def problem(self):
         rel = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
         return {
             'update': f'{rel} does not match its sources (run `make sync`)',
-            'stale': f'{rel}: its code changed, so it must be executed again',
-            'unexecuted': f'{rel} has code cells that were never executed',
+            'stale': f'{rel}: its code changed, so it must be executed again '
+            '(run `make notebooks`)',
+            'unexecuted': f'{rel} has code cells that were never executed (run `make notebooks`)',
+            'outdated': f'{rel} is stale: {self.reason} (run `make notebooks`)',
         }.get(self.state)
+
+
+#: the states of a notebook that ``execute --stale`` runs
+NEEDS_EXECUTION = ('stale', 'unexecuted', 'outdated')
 
 
 def _planned(path, text, needs_execution=False):
     on_disk = path.read_text(encoding='utf-8') if path.exists() else None
     if on_disk != text:
-        return Planned(path, text, 'stale' if needs_execution else 'update')
+        return Planned(path, text, 'stale' if needs_execution else 'update', written=False)
     return Planned(path, text, 'unexecuted' if needs_execution else 'current')
+
+
+def _planned_notebook(path, nb, package):
+    entry = _planned(path, notebook_text(nb), needs_execution=not notebooks.is_executed(nb))
+    if entry.state in ('current', 'update'):  # executed: but against the code of today?
+        entry.reason = _what_changed(notebooks.executed_with(nb), executed_with(nb, package))
+        if entry.reason:
+            entry.state = 'outdated'
+    return entry
 
 
 def plan(root=ROOT, chapters=None):
@@ -120,24 +174,28 @@ def plan(root=ROOT, chapters=None):
 
     A notebook whose code cells (sources, tags, order) are unchanged keeps its outputs,
     whatever happened to its prose; one whose code changed is planned without outputs.
+    One whose outputs ran against other ``d2l_extras`` code than the sources give now is
+    'outdated' (:func:`executed_with`).
     """
     chapters = chapters or load_chapters(root)
     index = label_index(chapters)
+    sources = [(f'chapters/{name}.md', label, items) for name, (label, items) in chapters.items()]
+    modules = {fw: library.module_text(fw, sources) for fw in FRAMEWORKS}
+    # the notebooks run against the library modules as the sources make them now
+    package = library.Package(root, {LIBRARY_MODULES[fw]: text for fw, text in modules.items()})
     entries = []
     for number, (name, (_, items)) in enumerate(chapters.items(), start=1):
         for fw in FRAMEWORKS:
             path = notebook_path(name, fw, root)
             # exercises numbered as in the HTML book: chapter.section.n
-            expected = notebooks.framework_notebook(items, fw, index, chapter_number=number)
+            expected = notebooks.framework_notebook(
+                items, fw, index, chapter_number=number, source=f'chapters/{name}.md'
+            )
             stored = read_notebook(path) if path.exists() else None
             kept = notebooks.with_outputs_of(expected, stored)
-            nb = kept or expected
-            entries.append(
-                _planned(path, notebook_text(nb), needs_execution=not notebooks.is_executed(nb))
-            )
-    sources = [(f'chapters/{name}.md', label, items) for name, (label, items) in chapters.items()]
+            entries.append(_planned_notebook(path, kept or expected, package))
     for fw in FRAMEWORKS:
-        entries.append(_planned(library_path(fw, root), library.module_text(fw, sources)))
+        entries.append(_planned(library_path(fw, root), modules[fw]))
     return entries
 
 
@@ -145,9 +203,9 @@ def sync(root=ROOT):
     """Write what the plan says; return the notebooks that need executing."""
     entries = plan(root)
     for entry in entries:
-        if entry.state in ('update', 'stale'):
+        if not entry.written:
             write_if_changed(entry.path, entry.text)
-    return [e.path for e in entries if e.state in ('stale', 'unexecuted')]
+    return [e.path for e in entries if e.state in NEEDS_EXECUTION]
 
 
 def out_of_sync(root=ROOT):

@@ -26,6 +26,33 @@ SOLUTION_NOTICE = (
 )
 
 
+#: the notebook metadata that this tooling writes and reads
+BOOK_METADATA = 'd2l_book'
+#: under BOOK_METADATA: what the outputs ran against, {'code cells' or a d2l_extras file:
+#: digest}, recorded by ``booktools execute`` (see :func:`booktools.book.executed_with`)
+EXECUTED_WITH = 'executed_with'
+
+
+def generated_metadata(source):
+    """What a generated notebook says about itself: where it comes from, how it is made."""
+    return {
+        'source': source,
+        'generated_by': 'make sync (python -m booktools sync)',
+        'executed_by': 'make notebooks (python -m booktools execute --stale)',
+        'note': f'Generated from {source}: edit the chapter, not this notebook '
+        '(make sync rewrites it; outputs are kept while the code they ran against is unchanged)',
+    }
+
+
+def executed_with(nb):
+    """What ``nb``'s outputs were recorded to have run against, or None."""
+    return nb.metadata.get(BOOK_METADATA, {}).get(EXECUTED_WITH)
+
+
+def record_executed_with(nb, digests):
+    nb.metadata.setdefault(BOOK_METADATA, {})[EXECUTED_WITH] = dict(digests)
+
+
 def _new_notebook(cells):
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {'kernelspec': dict(KERNELSPEC), 'language_info': {'name': 'python'}}
@@ -68,11 +95,13 @@ class _CellIds:
         return f'md-{self.code:03d}-{self.prose}'
 
 
-def framework_notebook(items, framework, known_labels, chapter_number=None):
+def framework_notebook(items, framework, known_labels, chapter_number=None, source=None):
     """The notebook of one framework, unexecuted.
 
     ``known_labels`` maps a label to (notebook file name, title) for cross-references.
-    Solution cells carry the tag ``solution`` so a student copy can drop them.
+    Solution cells carry the tag ``solution`` so a student copy can drop them. With
+    ``source`` (the chapter's path, 'chapters/bert.md'), the notebook's metadata names it
+    and says how the notebook is made (:func:`generated_metadata`).
     """
     cells, region, ids = [], None, _CellIds()
     numbers = _region_numbers(items, chapter_number)
@@ -107,7 +136,10 @@ def framework_notebook(items, framework, known_labels, chapter_number=None):
         if SOLUTION_TAG in tags:
             cell.metadata['jupyter'] = dict(COLLAPSED)
         cells.append(cell)
-    return _new_notebook(cells)
+    nb = _new_notebook(cells)
+    if source:
+        nb.metadata[BOOK_METADATA] = generated_metadata(source)
+    return nb
 
 
 def student_copy(nb):
@@ -130,7 +162,8 @@ def with_outputs_of(expected, stored):
     """``expected`` with the outputs of ``stored``, or None when its code differs.
 
     A prose-only change keeps every output: the stored notebook's code cells are carried,
-    in order, onto the skeleton that the sources give now.
+    in order, onto the skeleton that the sources give now, with the record of what they ran
+    against (:data:`EXECUTED_WITH`).
     """
     if (
         stored is None
@@ -141,6 +174,8 @@ def with_outputs_of(expected, stored):
     nb = copy.deepcopy(expected)
     if 'language_info' in stored.metadata:  # what the kernel reported when it ran
         nb.metadata.language_info = stored.metadata.language_info
+    if (digests := executed_with(stored)) is not None:
+        record_executed_with(nb, digests)
     stored_code = (c for c in stored.cells if c.cell_type == 'code')
     for cell in nb.cells:
         if cell.cell_type == 'code':

@@ -1,11 +1,17 @@
 """Tests of the build tooling: parsing, markup conversion, extraction, notebooks, sync."""
 
 import ast
+import shutil
+import subprocess
+import sys
+import types
 
 import nbformat
 import pytest
 
+from booktools import __main__ as cli
 from booktools import book, library, markup, notebooks, paths, source
+from booktools.frameworks import FRAMEWORKS
 
 CHAPTER = """\
 # Title
@@ -251,11 +257,37 @@ def _demo_book(tmp_path, chapter=CHAPTER):
     return tmp_path
 
 
-def _execute_all(root):
-    """Stand-in for `booktools execute`: give every code cell an output."""
-    for fw in source.FRAMEWORKS:
-        path = paths.notebook_path('demo', fw, root)
-        book.write_notebook(_executed(book.read_notebook(path), fw), path)
+class _FakeClient:
+    """Stands in for nbclient.NotebookClient: every code cell gets one output."""
+
+    def __init__(self, nb, **options):
+        self.nb = nb
+
+    def execute(self):
+        for cell in self.nb.cells:
+            if cell.cell_type == 'code':
+                cell.execution_count = 1
+                cell.outputs = [nbformat.v4.new_output('stream', text='ran\n')]
+
+
+@pytest.fixture
+def run_notebooks(monkeypatch):
+    """`booktools execute` without a kernel: run(root, which) executes those notebooks (all
+    of the tree's by default) as the command does, recording what they ran against."""
+    monkeypatch.setitem(sys.modules, 'nbclient', types.SimpleNamespace(NotebookClient=_FakeClient))
+
+    def run(root, which=None):
+        if which is None:
+            which = [
+                _notebook(root, name, fw) for name in book.chapter_names(root) for fw in FRAMEWORKS
+            ]
+        cli._execute(which, root)
+
+    return run
+
+
+def _notebook(root, name, framework):
+    return paths.notebook_path(name, framework, root)
 
 
 def _code_outputs(root, framework):
@@ -263,10 +295,10 @@ def _code_outputs(root, framework):
     return [c.outputs for c in nb.cells if c.cell_type == 'code']
 
 
-def test_prose_edit_keeps_every_output(tmp_path):
+def test_prose_edit_keeps_every_output(tmp_path, run_notebooks):
     root = _demo_book(tmp_path)
     assert len(book.sync(root)) == 2  # new notebooks: both need executing
-    _execute_all(root)
+    run_notebooks(root)
     assert book.sync(root) == [] and book.out_of_sync(root) == []
     before = {fw: _code_outputs(root, fw) for fw in source.FRAMEWORKS}
 
@@ -280,19 +312,302 @@ def test_prose_edit_keeps_every_output(tmp_path):
         assert notebooks.is_executed(nb)
 
 
-def test_code_edit_makes_exactly_that_notebook_stale(tmp_path):
+def test_code_edit_makes_exactly_that_notebook_stale(tmp_path, run_notebooks):
     root = _demo_book(tmp_path)
     book.sync(root)
-    _execute_all(root)
+    run_notebooks(root)
     _demo_book(root, CHAPTER.replace("x = 'mxnet'", "x = 'mxnet, changed'"))
     states = {e.path.name + '/' + e.path.parent.name: e.state for e in book.plan(root)}
     assert states['demo.ipynb/mxnet'] == 'stale'
     assert states['demo.ipynb/pytorch'] == 'current'
     assert book.sync(root) == [paths.notebook_path('demo', 'mxnet', root)]
     [problem] = book.out_of_sync(root)
-    assert problem.endswith('mxnet/demo.ipynb has code cells that were never executed')
+    assert 'mxnet/demo.ipynb has code cells that were never executed' in problem
+    assert problem.endswith('(run `make notebooks`)')
+
+
+# -- What the outputs ran against ----------------------------------------------------------
+
+LAUNCH = """\
+```{.python .input}
+#@tab pytorch
+import sys
+command = [sys.executable, '-m', 'd2l_extras.launched']
+```
+
+"""
+#: the demo chapter, with a MXNet cell that imports d2l_extras.helper and a PyTorch cell that
+#: launches d2l_extras.launched (as the distributed chapter launches its workers)
+DEPENDENT = CHAPTER.replace(
+    "x = 'mxnet'", 'from d2l_extras import helper\nx = helper.VALUE'
+).replace(
+    '```{.python .input}\n#@tab all\n#@check_output',
+    LAUNCH + '```{.python .input}\n#@tab all\n#@check_output',
+)
+MODULES = {
+    '__init__.py': '"""The demo library."""\n',
+    'helper.py': '"""Used by MXNet."""\n\nfrom d2l_extras import _shared\n\n'
+    'VALUE = _shared.BASE + 1\n',
+    '_shared.py': '"""Used by both, through other modules."""\n\n'
+    'BASE = 41  # the answer, less one\n',
+    'launched.py': '"""Started with -m."""\n\nfrom ._shared import BASE\n\nprint(BASE)\n',
+    'unused.py': 'X = 1\n',
+}
+
+
+def _dependent_book(tmp_path):
+    root = _demo_book(tmp_path, DEPENDENT)
+    (root / 'd2l_extras').mkdir()
+    for name, text in MODULES.items():
+        (root / 'd2l_extras' / name).write_text(text, encoding='utf-8')
+    return root
+
+
+def _edit(path, old, new):
+    text = path.read_text(encoding='utf-8')
+    assert old in text, f'{path}: {old!r} not found'
+    path.write_text(text.replace(old, new, 1), encoding='utf-8')
+
+
+def _needing_execution(root):
+    return {e.path: e for e in book.plan(root) if e.state in book.NEEDS_EXECUTION}
+
+
+def test_a_module_digest_leaves_out_comments_docstrings_and_layout():
+    digest = library.code_digest
+    code = 'def f(a, b):\n    """Doc."""\n    return a + b  # sum\n'
+    assert digest(code) == digest('def f(a,\n      b):\n    return (a + b)\n')
+    assert digest(code) == digest('# chapters/x.md, line 9\n"""Module."""\n' + code)
+    assert digest(code) != digest(code.replace('a + b', 'a - b'))
+    assert digest(code) != digest(code.replace('"""Doc."""', "'not a docstring'\n    x = 1"))
+
+
+def test_the_modules_a_notebook_uses_are_found_through_imports_and_launches(tmp_path):
+    root = _dependent_book(tmp_path)
+    (root / 'd2l_extras' / 'sub').mkdir()
+    (root / 'd2l_extras' / 'sub' / '__init__.py').write_text('from . import deep\n')
+    (root / 'd2l_extras' / 'sub' / 'deep.py').write_text('from .. import unused\n')
+    package = library.Package(root)
+    files = {
+        'from d2l_extras import helper': ['__init__', '_shared', 'helper'],
+        "launch(['-m', 'd2l_extras.launched'])": ['__init__', '_shared', 'launched'],
+        "path = 'd2l_extras/unused.py'": ['__init__', 'unused'],
+        'import d2l_extras.sub': ['__init__', 'sub/__init__', 'sub/deep', 'unused'],
+        '%time from d2l_extras import helper as h': ['__init__', '_shared', 'helper'],
+        'import d2l_extras_other, os  # d2l_extras.helper in a comment': [],
+    }
+    for code, expected in files.items():
+        assert list(package.used_by([code])) == [f'd2l_extras/{f}.py' for f in expected], code
+
+
+def test_executing_records_what_the_outputs_ran_against(tmp_path, run_notebooks):
+    root = _dependent_book(tmp_path)
+    assert len(book.sync(root)) == 2
+    run_notebooks(root)
+    assert _needing_execution(root) == {} and book.out_of_sync(root) == []
+    recorded = {
+        fw: notebooks.executed_with(book.read_notebook(_notebook(root, 'demo', fw)))
+        for fw in FRAMEWORKS
+    }
+    assert sorted(recorded['mxnet']) == [
+        'code cells',
+        'd2l_extras/__init__.py',
+        'd2l_extras/_shared.py',
+        'd2l_extras/helper.py',
+    ]
+    assert sorted(recorded['pytorch']) == [
+        'code cells',
+        'd2l_extras/__init__.py',
+        'd2l_extras/_shared.py',
+        'd2l_extras/launched.py',
+    ]
+    assert all(v.startswith('sha256:') for r in recorded.values() for v in r.values())
+
+
+@pytest.mark.parametrize(
+    'module, old, new, stale',
+    [
+        ('helper.py', 'BASE + 1', 'BASE + 2', ['mxnet']),
+        ('launched.py', 'print(BASE)', 'print(BASE, flush=True)', ['pytorch']),
+        ('_shared.py', 'BASE = 41', 'BASE = 40', ['mxnet', 'pytorch']),
+        ('unused.py', 'X = 1', 'X = 2', []),
+        # prose and layout: never
+        ('_shared.py', 'through other modules', 'through the other modules', []),
+        ('_shared.py', '# the answer, less one', '# reworded', []),
+        ('helper.py', 'VALUE = _shared.BASE + 1', 'VALUE = (\n    _shared.BASE + 1\n)', []),
+    ],
+)
+def test_a_module_edit_makes_the_notebooks_that_use_it_stale(
+    tmp_path, run_notebooks, module, old, new, stale
+):
+    root = _dependent_book(tmp_path)
+    book.sync(root)
+    run_notebooks(root)
+    _edit(root / 'd2l_extras' / module, old, new)
+    expected = [_notebook(root, 'demo', fw) for fw in stale]
+    assert sorted(_needing_execution(root)) == sorted(expected)
+    for path in expected:
+        problem = _needing_execution(root)[path].problem()
+        assert 'is stale: the code changed in d2l_extras/' in problem
+        assert problem.endswith('(run `make notebooks`)')
+    # `make notebooks` (execute --stale) runs exactly those, and then nothing is stale
+    assert sorted(book.sync(root)) == sorted(expected)
+    run_notebooks(root, book.sync(root))
+    assert book.out_of_sync(root) == []
+
+
+def test_a_prose_edit_of_the_chapter_makes_no_notebook_stale(tmp_path, run_notebooks):
+    root = _dependent_book(tmp_path)
+    book.sync(root)
+    run_notebooks(root)
+    _edit(root / 'chapters' / 'demo.md', 'Intro with', 'A new paragraph.\n\nIntro with')
+    assert _needing_execution(root) == {}
+    assert book.sync(root) == [] and book.out_of_sync(root) == []
+
+
+def test_a_notebook_executed_before_the_record_is_stale(tmp_path, run_notebooks):
+    root = _dependent_book(tmp_path)
+    book.sync(root)
+    run_notebooks(root)
+    path = _notebook(root, 'demo', 'mxnet')
+    nb = book.read_notebook(path)
+    del nb.metadata[notebooks.BOOK_METADATA][notebooks.EXECUTED_WITH]
+    book.write_notebook(nb, path)
+    [problem] = book.out_of_sync(root)
+    assert problem == (
+        f'{path} is stale: its outputs do not record the code they ran against '
+        '(run `make notebooks`)'
+    )
+    assert book.sync(root) == [path]
+
+
+def _copy_of_the_book(target):
+    """The real chapters and d2l_extras in ``target``: sync'd and executed (without a
+    kernel), so that only what the test changes afterwards can make a notebook stale."""
+    shutil.copy2(paths.ROOT / '_toc.yml', target / '_toc.yml')
+    (target / 'chapters').mkdir()
+    for chapter in (paths.ROOT / 'chapters').glob('*.md'):
+        shutil.copy2(chapter, target / 'chapters' / chapter.name)
+    shutil.copytree(
+        paths.ROOT / 'd2l_extras',
+        target / 'd2l_extras',
+        ignore=lambda folder, names: [n for n in names if not n.endswith('.py')],
+    )
+    return target
+
+
+def _using(root, module):
+    """The notebooks whose record says that their outputs ran against ``module``."""
+    found = set()
+    for name in book.chapter_names(root):
+        for fw in FRAMEWORKS:
+            path = _notebook(root, name, fw)
+            if module in notebooks.executed_with(book.read_notebook(path)):
+                found.add(path)
+    return found
+
+
+def test_the_books_notebooks_go_stale_with_the_code_they_use(tmp_path, run_notebooks):
+    """On the real chapters and library: a statement in animator.py makes every notebook that
+    imports it stale (all of them, through the preambles); one in mx_launch.py only the
+    notebook that launches it; a library block of a chapter the notebooks of every chapter
+    that import its framework's module; prose and docstrings none."""
+    root = _copy_of_the_book(tmp_path)
+    book.sync(root)
+    run_notebooks(root)
+    every = {_notebook(root, n, fw) for n in book.chapter_names(root) for fw in FRAMEWORKS}
+    assert set(book.sync(root)) == set() and book.out_of_sync(root) == []
+
+    # prose: the module docstring and a comment of animator.py, a new paragraph at the top
+    # of every chapter (every `# chapters/..., line N` header of the library moves), and the
+    # docstring of a #@save function (a code cell of its own chapter: those notebooks show
+    # the new code, so they run again, as any code cell edit; but no other chapter's)
+    animator = root / 'd2l_extras' / 'animator.py'
+    _edit(animator, '"""', '"""Reworded. ')
+    animator.write_text(animator.read_text(encoding='utf-8') + '# a closing comment\n')
+    for chapter in (root / 'chapters').glob('*.md'):
+        text = chapter.read_text(encoding='utf-8')
+        chapter.write_text(text.replace('\n\n', '\n\nA new paragraph.\n\n', 1))
+    bert = root / 'chapters' / 'bert.md'
+    items = source.parse(bert.read_text(encoding='utf-8'))
+    saved = next(i for i in items if i.kind == 'code' and i.save and '"""' in i.text)
+    _edit(bert, saved.text, saved.text.replace('"""', '"""Reworded. ', 1))
+    planned = book.plan(root)
+    assert {e.path for e in planned if e.state in book.NEEDS_EXECUTION} == {
+        _notebook(root, 'bert', fw) for fw in saved.frameworks()
+    }
+    assert all(e.state == 'stale' for e in planned if e.state in book.NEEDS_EXECUTION)
+    assert {e.path for e in planned if e.state == 'update'} >= {
+        book.library_path(fw, root) for fw in saved.frameworks()
+    }
+    run_notebooks(root, book.sync(root))
+    assert book.out_of_sync(root) == []
+
+    # one statement of a hand-written module: every notebook that imports it
+    _edit(animator, '\nimport time\n', '\nimport time\n\n_EDITED = True\n')
+    assert _using(root, 'd2l_extras/animator.py') == every
+    assert set(book.sync(root)) == every
+    assert all('d2l_extras/animator.py' in e.problem() for e in _needing_execution(root).values())
+    run_notebooks(root, book.sync(root))
+
+    # a module that only one notebook launches
+    _edit(
+        root / 'd2l_extras' / 'mx_launch.py',
+        '\nimport argparse\n',
+        '\nimport argparse\n\n_EDITED = True\n',
+    )
+    launching = _using(root, 'd2l_extras/mx_launch.py')
+    assert 0 < len(launching) < len(every)
+    assert set(book.sync(root)) == launching
+    run_notebooks(root, book.sync(root))
+
+    # a library block of one chapter (PyTorch only): that chapter's notebook changed its
+    # own code; every other one that imports d2l_extras/torch.py ran against the old one
+    items = source.parse(bert.read_text(encoding='utf-8'))
+    saved = next(i for i in items if i.kind == 'code' and i.save and i.tab == 'pytorch')
+    _edit(bert, saved.text, saved.text + '\n_EDITED = True')
+    using = _using(root, 'd2l_extras/torch.py')
+    assert _notebook(root, 'bert-dataset', 'pytorch') in using
+    assert set(book.sync(root)) == using
+
+
+def test_generated_notebooks_name_their_source(items):
+    nb = notebooks.framework_notebook(
+        items, 'pytorch', {'sec_demo': ('d.ipynb', 'T')}, source='chapters/demo.md'
+    )
+    meta = nb.metadata[notebooks.BOOK_METADATA]
+    assert meta['source'] == 'chapters/demo.md'
+    assert 'make sync' in meta['generated_by'] and 'make notebooks' in meta['executed_by']
+    assert all(c.cell_type != 'markdown' or 'make sync' not in c.source for c in nb.cells)
+    nbformat.validate(nb)
+
+
+def test_planned_notebooks_carry_the_generated_metadata():
+    for entry in book.plan():
+        if entry.path.suffix == '.ipynb':
+            meta = nbformat.reads(entry.text, as_version=4).metadata[notebooks.BOOK_METADATA]
+            name = entry.path.stem
+            assert meta['source'] == f'chapters/{name}.md'
+
+
+def test_generated_files_are_marked_for_git():
+    generated = [paths.notebook_path(n, fw) for n in book.chapter_names() for fw in FRAMEWORKS]
+    generated += [book.library_path(fw) for fw in FRAMEWORKS]
+    try:
+        result = subprocess.run(
+            ['git', 'check-attr', 'linguist-generated', '--', *map(str, generated)],
+            cwd=paths.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip('not a git checkout')
+    assert result.stdout.count(': linguist-generated: set\n') == len(generated), result.stdout
 
 
 def test_committed_files_match_the_sources():
-    """Notebooks and d2l_extras are exactly what the chapters produce."""
-    assert book.out_of_sync() == []
+    """Notebooks and d2l_extras are exactly what the chapters produce, and every stored
+    output ran against the code that the chapters and d2l_extras hold now."""
+    problems = book.out_of_sync()
+    assert not problems, '\n'.join(problems)
