@@ -862,18 +862,7 @@ def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
     return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
 
 
-# chapters/bert-pretraining.md, line 708
-def init_bert_weights(net, device, std=0.02):
-    """Initialize `net` as the original BERT: weights and embeddings from
-    N(0, std^2); biases 0 and the layer norms' scale 1 (the initializers
-    that those parameters carry).
-
-    Defined in :numref:`sec_bert-pretraining`.
-    """
-    net.initialize(init.Normal(std), ctx=device)
-
-
-# chapters/bert-pretraining.md, line 738
+# chapters/bert-pretraining.md, line 715
 from mxnet import lr_scheduler
 
 def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
@@ -913,7 +902,7 @@ def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
     return step
 
 
-# chapters/bert-pretraining.md, line 825
+# chapters/bert-pretraining.md, line 802
 def book_checkpoint(framework):
     """The checkpoint of the small BERT that comes with the book.
 
@@ -923,7 +912,7 @@ def book_checkpoint(framework):
             / f'bert-small-{framework}.ckpt')
 
 
-# chapters/bert-pretraining.md, line 906
+# chapters/bert-pretraining.md, line 883
 def fill_mask(net, vocab, tokens, k=5):
     """The k most probable tokens for each '<mask>' in `tokens` (a list of
     token strings), as lists of strings.

@@ -3,13 +3,13 @@
     python -m d2l_extras.pretrain --framework pytorch
     python -m d2l_extras.pretrain --framework mxnet
 
-The recipe (BERT's initial weights, Adam, linear warmup and decay, dynamic masking, 10 % of the
-paragraphs held out) and the measures it records are the chapter's functions
-(chapters/bert-pretraining.md). The checkpoint holds the parameters (no optimizer state) and, under
-'info', how it was made: the command, the commit, the machine, the time, the loss of every step,
-the held-out measures every `--eval-every` steps and the context similarities at a few steps.
-`--stop-after N` trains the first N steps of the same run (the schedule still plans `--steps`): the
-provenance test compares them with the recorded losses.
+The recipe (Adam, linear warmup and decay, dynamic masking, 10 % of the paragraphs held out) and
+the measures it records are the chapter's functions (chapters/bert-pretraining.md). The checkpoint
+holds the parameters (no optimizer state) and, under 'info', how it was made: the command, the
+commit, the machine, the time, the loss of every step, the held-out measures every
+`--eval-every` steps and the context similarities at a few steps. `--stop-after N` trains the
+first N steps of the same run (the schedule still plans `--steps`): the provenance test compares
+them with the recorded losses.
 """
 
 import argparse
@@ -87,23 +87,17 @@ def _framework(name):
 
 
 def _new_bert(d2l, framework, vocab_size, config, seed):
-    """A new BERT (of the library `d2l`) with BERT's initial weights (init_bert_weights), drawn
-    with `seed`."""
+    """A new BERT (of the library `d2l`) with the initial weights that `seed` gives."""
     if framework == 'pytorch':
         import torch
 
         torch.manual_seed(seed)  # initial weights and dropout masks
-        net = d2l.BERTModel(vocab_size, **config)
-        d2l.init_bert_weights(net)
-        return net
+        return d2l.BERTModel(vocab_size, **config)
     import mxnet as mx
 
     mx.random.seed(seed)
     net = d2l.BERTModel(vocab_size, **config)
-    d2l.init_bert_weights(net, mx.cpu())
-    # Speed only: the HybridBlocks run as graphs (about 15 % faster per step here); the
-    # parameters are the same, and the chapter loads them into a model that is not hybridized
-    net.hybridize()
+    net.initialize(mx.init.Xavier())  # as in the chapter
     return net
 
 

@@ -904,21 +904,7 @@ def context_similarities(X, token_ids, min_count=5, num_pairs=20000, seed=0):
     return float(onp.mean(same)), float((U[i] * U[j]).sum(axis=1).mean())
 
 
-# chapters/bert-pretraining.md, line 717
-def init_bert_weights(net, std=0.02):
-    """Initialize `net` as the original BERT: weights and embeddings from
-    N(0, std^2), biases 0; the layer norms' scale stays 1.
-
-    Defined in :numref:`sec_bert-pretraining`.
-    """
-    for name, param in net.named_parameters():
-        if param.dim() > 1:  # Weight matrices, embeddings, positions
-            nn.init.normal_(param, std=std)
-        elif name.endswith('bias'):
-            nn.init.zeros_(param)
-
-
-# chapters/bert-pretraining.md, line 776
+# chapters/bert-pretraining.md, line 753
 def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
                   batch_size=128, max_len=64, warmup_fraction=0.1, seed=0,
                   stop_at=None, on_step=None):
@@ -959,7 +945,7 @@ def pretrain_bert(net, paragraphs, vocab, num_steps, lr=1e-3,
     return step
 
 
-# chapters/bert-pretraining.md, line 825
+# chapters/bert-pretraining.md, line 802
 def book_checkpoint(framework):
     """The checkpoint of the small BERT that comes with the book.
 
@@ -969,7 +955,7 @@ def book_checkpoint(framework):
             / f'bert-small-{framework}.ckpt')
 
 
-# chapters/bert-pretraining.md, line 922
+# chapters/bert-pretraining.md, line 899
 def fill_mask(net, vocab, tokens, k=5):
     """The k most probable tokens for each '<mask>' in `tokens` (a list of
     token strings), as lists of strings.
