@@ -8,11 +8,13 @@ prose renumbers nothing that outputs belong to, so a prose edit keeps every stor
 """
 
 import copy
+import tomllib
 
 import nbformat
 
 from . import markup
 from .frameworks import FRAMEWORKS, TAB_METADATA_KEY, TITLES
+from .paths import ROOT
 
 KERNELSPEC = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)', 'language': 'python'}
 SOLUTION_TAG = 'solution'
@@ -42,6 +44,54 @@ def generated_metadata(source):
         'note': f'Generated from {source}: edit the chapter, not this notebook '
         '(make sync rewrites it; outputs are kept while the code they ran against is unchanged)',
     }
+
+
+#: the id and tag of a generated notebook's first cell, which installs what it imports
+INSTALL_CELL = 'install'
+#: what the install cell installs beside the book's wheel, per framework: the wheel's extra
+#: (``[project.optional-dependencies]`` in pyproject.toml) and d2l without its dependencies
+#: (d2l 1.0.3 pins numpy 1.23.5, which has no wheel for Python 3.12 and 3.13)
+D2L_STEP = 'pip install --no-deps d2l==1.0.3'
+PYTHONS = {
+    'mxnet': 'Python 3.11 のみ。MXNet 1.9.1 は NumPy 1.24 以降で動きません',
+    'pytorch': 'Python 3.11〜3.13',
+}
+
+
+def wheel_name(root=ROOT):
+    """The file name of the book's wheel (``make book`` puts it into the HTML site)."""
+    project = tomllib.loads((root / 'pyproject.toml').read_text(encoding='utf-8'))['project']
+    return f'{project["name"].replace("-", "_")}-{project["version"]}-py3-none-any.whl'
+
+
+def install_commands(framework, root=ROOT):
+    """The two commands that install what a notebook of ``framework`` imports, outside the
+    repository: the book's wheel with the framework's extra, then d2l without dependencies."""
+    return [f"pip install '{wheel_name(root)}[{framework}]'", D2L_STEP]
+
+
+def install_cell(framework, root=ROOT):
+    """The first cell of a generated notebook: what to install, and the exact commands. It
+    installs only where ``d2l_extras`` cannot be imported, so in the repository's venv it
+    does nothing and prints nothing (its stored output stays empty). The book's pages and
+    PDFs leave it out: they are built from the chapters' items, not from these notebooks."""
+    commands = install_commands(framework, root)
+    lines = [
+        '# 準備: この本のライブラリ d2l_extras と d2l 1.0.3、'
+        f'{TITLES[framework]} をインストールします',
+        f'# （{PYTHONS[framework]}）。本の表紙ページから',
+        f'# {wheel_name(root)} をダウンロードし、このノートブックと同じフォルダに'
+        '置いてから実行してください。',
+        '# d2l_extras がすでにある環境（リポジトリの .venv など）では何もしません。ターミナルでは:',
+        *(f'#   {command}' for command in commands),
+        'import importlib.util',
+        '',
+        "if importlib.util.find_spec('d2l_extras') is None:",
+        *(f'    %{command}' for command in commands),
+    ]
+    return nbformat.v4.new_code_cell(
+        '\n'.join(lines), id=INSTALL_CELL, metadata={'tags': [INSTALL_CELL]}
+    )
 
 
 def executed_with(nb):
@@ -95,15 +145,22 @@ class _CellIds:
         return f'md-{self.code:03d}-{self.prose}'
 
 
-def framework_notebook(items, framework, known_labels, chapter_number=None, source=None):
+def framework_notebook(
+    items, framework, known_labels, chapter_number=None, source=None, install=None
+):
     """The notebook of one framework, unexecuted.
 
     ``known_labels`` maps a label to (notebook file name, title) for cross-references.
     Solution cells carry the tag ``solution`` so a student copy can drop them. With
     ``source`` (the chapter's path, 'chapters/bert.md'), the notebook's metadata names it
-    and says how the notebook is made (:func:`generated_metadata`).
+    and says how the notebook is made (:func:`generated_metadata`), and the notebook starts
+    with the :func:`install_cell` (``install`` says otherwise).
     """
     cells, region, ids = [], None, _CellIds()
+    if install is None:
+        install = source is not None  # a notebook of the book, not a test's fragment
+    if install:
+        cells.append(install_cell(framework))
     numbers = _region_numbers(items, chapter_number)
     for item in items:
         # every code item counts, so ids agree between the frameworks' notebooks
@@ -286,4 +343,8 @@ def _download_line(name):
         f'{{download}}`{TITLES[fw]} 版 <{DOWNLOADS}/{download_name(name, fw)}>`'
         for fw in FRAMEWORKS
     )
-    return f'この節のノートブックをダウンロードして JupyterLab で実行できます: {links}'
+    return (
+        f'この節のノートブックをダウンロードして JupyterLab で実行できます: {links}'
+        '（リポジトリの外では、最初のセルが必要なライブラリをインストールします。'
+        '{doc}`表紙ページ <../index>` を参照）'
+    )
