@@ -96,3 +96,12 @@ def test_fragments_get_no_install_cell_unless_asked():
     nb = notebooks.framework_notebook(items, 'pytorch', index, install=True)
     assert nb.cells[0].id == 'install'
     nbformat.validate(nb)
+
+
+def test_the_library_that_reaches_students_holds_no_solution():
+    """The wheel (on the students' site too) and the course's copies of d2l_extras are made
+    of the #@save blocks: none may sit inside a solution."""
+    for name, (_, items) in book.load_chapters().items():
+        saved = [i for i in items if i.kind == 'code' and i.save]
+        for item in saved:
+            assert not (item.region and item.region[0] == 'solution'), f'{name}: {item.text[:60]}'
