@@ -122,3 +122,4 @@ def test_a_downloaded_notebook_installs_the_wheel_and_runs_without_the_repositor
     assert not inside, f'the kernel has the repository on its path: {inside}'
     errors = [o for c in executed.cells if c.cell_type == 'code' for o in c.outputs]
     assert not [o for o in errors if o.output_type == 'error']
+    shutil.rmtree(venv)  # torch with its CUDA libraries: 6 GB (kept when the test fails)
